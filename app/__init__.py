@@ -1,0 +1,1 @@
+"""Train, export and serve the Iris classifier."""

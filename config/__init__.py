@@ -1,0 +1,1 @@
+"""Typed settings: the single source of truth for ports, services and images."""

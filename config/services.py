@@ -1,0 +1,107 @@
+"""The container stack's services: names, ports, exposure and pinned images.
+
+Everything that needs a port or a service name - the GCP firewall, the compose
+file, Prometheus scrape targets, the Grafana datasource - derives it from here,
+so they cannot disagree (tests/unit prove that they agree).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Exposure(StrEnum):
+    """Who may reach a service's port from outside the VM."""
+
+    # Reachable from the configured public source ranges (firewall rule + 0.0.0.0 bind).
+    PUBLIC = "public"
+    # Public only when the stack config lists it in `public_services`.
+    OPTIONAL_PUBLIC = "optional-public"
+    # Never opened in the firewall; bound to 127.0.0.1 on the VM; reach it over an SSH tunnel.
+    INTERNAL = "internal"
+
+
+class Service(BaseModel):
+    """One container of the stack."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="Compose service name, also its DNS name on the stack network.")
+    port: int = Field(ge=1, le=65535, description="Port the service listens on (container and host).")
+    exposure: Exposure
+    image: str = Field(description="Pinned image reference; never `latest`.")
+    health_path: str = Field(description="HTTP path that answers 200 when the service is healthy.")
+    description: str
+
+
+class ServiceCatalog(BaseModel):
+    """The four services of the stack, addressable by attribute."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api: Service
+    mlflow: Service
+    prometheus: Service
+    grafana: Service
+
+    def all(self) -> tuple[Service, ...]:
+        return (self.api, self.mlflow, self.prometheus, self.grafana)
+
+    def by_name(self, name: str) -> Service:
+        for service in self.all():
+            if service.name == name:
+                return service
+        known = ", ".join(s.name for s in self.all())
+        raise KeyError(f"unknown service {name!r}; known services: {known}")
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.all())
+
+    def internal(self) -> tuple[Service, ...]:
+        return tuple(s for s in self.all() if s.exposure is Exposure.INTERNAL)
+
+    def publishable(self) -> tuple[Service, ...]:
+        """Services that may be opened to the public (always or when configured)."""
+        return tuple(s for s in self.all() if s.exposure is not Exposure.INTERNAL)
+
+
+API_IMAGE_NAME = "mlops-platform/api"
+# The API image tag follows the project version so a rebuilt image is a new tag.
+API_IMAGE_TAG = "0.1.0"
+
+SERVICES = ServiceCatalog(
+    api=Service(
+        name="api",
+        port=8000,
+        exposure=Exposure.PUBLIC,
+        image=f"{API_IMAGE_NAME}:{API_IMAGE_TAG}",
+        health_path="/ready",
+        description="Flask prediction API under gunicorn",
+    ),
+    mlflow=Service(
+        name="mlflow",
+        port=5000,
+        exposure=Exposure.INTERNAL,
+        image="mlops-platform/mlflow:3.17.2",
+        health_path="/health",
+        description="MLflow tracking server and model registry",
+    ),
+    prometheus=Service(
+        name="prometheus",
+        port=9090,
+        exposure=Exposure.INTERNAL,
+        image="prom/prometheus:v2.53.2",
+        health_path="/-/ready",
+        description="Prometheus: scrapes the API, evaluates alert rules",
+    ),
+    grafana=Service(
+        name="grafana",
+        port=3000,
+        exposure=Exposure.OPTIONAL_PUBLIC,
+        image="grafana/grafana-oss:11.3.0",
+        health_path="/api/health",
+        description="Grafana with provisioned datasource and dashboards",
+    ),
+)
