@@ -1,0 +1,207 @@
+"""The prediction API: a Flask app factory (run by gunicorn, see app/gunicorn_conf.py).
+
+Endpoints: POST /predict, POST /invocations (MLflow scoring protocol), GET /health, /ready,
+/metrics, /openapi.json and / (a form to try predictions). Every error is JSON with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from flask import Flask, Response, g, render_template, request
+from numpy.typing import NDArray
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from werkzeug.exceptions import HTTPException
+
+from app import metrics, model_source
+from app.baseline import training_cdf
+from app.iris import CLASS_NAMES, FEATURE_NAMES
+from app.model_holder import ModelHolder
+from app.model_source import LoadedModel
+from app.openapi import build_spec
+from app.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict
+from config.app_settings import ApiSettings
+
+log = logging.getLogger("app.api")
+
+ROUTES = ("/predict", "/invocations", "/health", "/ready", "/metrics", "/openapi.json", "/")
+HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def error_response(status: int, reason: str, message: str) -> Response:
+    return json_response({"error": {"status": status, "reason": reason, "message": message}}, status)
+
+
+def endpoint_label() -> str:
+    """The route template, so label values stay bounded whatever paths clients send."""
+    if request.url_rule is not None:
+        return request.url_rule.rule
+    return request.path if request.path in ROUTES else "unmatched"
+
+
+class NotReady(Exception):
+    pass
+
+
+def record_predictions(
+    model: LoadedModel, rows: NDArray[np.float32], classes: list[str], top: NDArray[Any]
+) -> None:
+    """Per-class counts, confidence and each feature's position in the training distribution."""
+    for class_name, count in Counter(classes).items():
+        metrics.PREDICTIONS.labels(model.ref.name, model.ref.version, class_name).inc(count)
+    for confidence in top:
+        metrics.PREDICTION_CONFIDENCE.observe(float(confidence))
+    quantiles = model.fast.baseline["feature_quantiles"]
+    for column, feature in enumerate(model.fast.feature_names):
+        histogram = metrics.FEATURE_TRAINING_QUANTILE.labels(feature)
+        for position in training_cdf(rows[:, column].astype(np.float64), quantiles[feature]):
+            histogram.observe(float(position))
+
+
+def create_app(
+    settings: ApiSettings | None = None, model: LoadedModel | None = None, poll_seconds: float = 5.0
+) -> Flask:
+    """Build the app. With no `model`, load one per settings; poll in the background if none exists."""
+    settings = settings or ApiSettings()
+    app = Flask(__name__)
+    # Werkzeug rejects larger bodies with 413 before we read them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    holder = ModelHolder(lambda: model_source.load(settings))
+    if model is not None:
+        holder.install(model)
+    elif not holder.try_load():
+        holder.poll_until_loaded(poll_seconds)
+    app.extensions["model_holder"] = holder
+
+    def current_model() -> LoadedModel:
+        loaded = holder.current
+        if loaded is None:
+            raise NotReady
+        return loaded
+
+    def model_info(loaded: LoadedModel) -> dict[str, str]:
+        return {"name": loaded.ref.name, "version": loaded.ref.version}
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def observe(response: Response) -> Response:
+        endpoint = endpoint_label()
+        metrics.HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        started = g.get("started")
+        if started is not None:
+            metrics.HTTP_REQUEST_DURATION.labels(endpoint, request.method).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+    def reject(endpoint: str, error: InvalidRequest) -> Response:
+        metrics.INVALID_REQUESTS.labels(endpoint, error.reason).inc()
+        return error_response(error.status, error.reason, error.message)
+
+    @app.errorhandler(InvalidRequest)
+    def invalid(error: InvalidRequest) -> Response:
+        return reject(endpoint_label(), error)
+
+    @app.errorhandler(NotReady)
+    def not_ready(_: NotReady) -> Response:
+        return error_response(503, "not_ready", "no model loaded yet; see GET /ready")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        reason = HTTP_REASONS.get(status, "http_error")
+        if status == 413:
+            return reject(
+                endpoint_label(),
+                InvalidRequest(413, "body_too_large", f"body exceeds {settings.max_body_bytes} bytes"),
+            )
+        response = error_response(status, reason, error.description or error.name)
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error; see the server log")
+
+    def read_json() -> Any:
+        return parse_json_body(request.get_data(cache=False), request.content_type)
+
+    @app.post("/predict")
+    def predict() -> Response:
+        payload = read_json()
+        loaded = current_model()
+        parsed = parse_predict(payload, len(loaded.fast.feature_names), settings.max_batch_rows)
+        classes, probabilities = loaded.fast.predict(parsed.rows)
+        record_predictions(loaded, parsed.rows, classes, probabilities.max(axis=1))
+        names = loaded.fast.class_names
+        results = [
+            {"prediction": c, "probabilities": dict(zip(names, map(float, p), strict=True))}
+            for c, p in zip(classes, probabilities, strict=True)
+        ]
+        if parsed.batch:
+            return json_response({"predictions": results, "model": model_info(loaded)})
+        return json_response({**results[0], "model": model_info(loaded)})
+
+    @app.post("/invocations")
+    def invocations() -> Response:
+        payload = read_json()
+        loaded = current_model()
+        rows = parse_invocations(payload, loaded.fast.feature_names, settings.max_batch_rows)
+        classes, probabilities = loaded.fast.predict(rows)
+        record_predictions(loaded, rows, classes, probabilities.max(axis=1))
+        return json_response({"predictions": classes})
+
+    @app.get("/health")
+    def health() -> Response:
+        return json_response({"status": "alive"})
+
+    @app.get("/ready")
+    def ready() -> Response:
+        loaded = holder.current
+        if loaded is None:
+            return error_response(503, "not_ready", "no model loaded yet")
+        return json_response({"status": "ready", "model": model_info(loaded)})
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        registry = REGISTRY
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    def names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+        loaded = holder.current
+        if loaded is None:
+            return FEATURE_NAMES, CLASS_NAMES
+        return loaded.fast.feature_names, loaded.fast.class_names
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        features, classes = names()
+        return json_response(build_spec(features, classes, settings.max_batch_rows))
+
+    @app.get("/")
+    def index() -> str:
+        features, classes = names()
+        return render_template("index.html", features=features, classes=classes)
+
+    return app

@@ -1,0 +1,137 @@
+"""The fast form of a model: an ONNX graph plus the metadata needed to serve and verify it.
+
+This module is all the serving side needs (onnxruntime + numpy; no scikit-learn). A bundle is a
+directory `fast/` inside the registered model version's artifacts:
+
+    fast/model.onnx       the graph (probabilities output, no ZipMap)
+    fast/metadata.json    classes, features, baseline, the graph's sha256, and a reference set:
+                          inputs with the probabilities the scikit-learn model gave for them
+
+Loading verifies the sha256 and re-runs the reference set: a bundle whose graph disagrees with
+the model it was exported from is refused (FastModelMismatch), so it is never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+BUNDLE_DIR = "fast"
+GRAPH_FILE = "model.onnx"
+METADATA_FILE = "metadata.json"
+FORMAT = "onnx"
+
+
+class FastModelError(Exception):
+    """The bundle is missing or unreadable."""
+
+
+class FastModelMismatch(FastModelError):
+    """The fast form does not give the predictions the original model gave."""
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def compare_predictions(
+    expected_classes: list[str],
+    expected_probabilities: NDArray[np.float64],
+    classes: list[str],
+    probabilities: NDArray[np.float64],
+    tolerance: float,
+) -> list[str]:
+    """Return human-readable disagreements (empty when the two models agree)."""
+    problems = []
+    mismatched = [i for i, (a, b) in enumerate(zip(expected_classes, classes, strict=True)) if a != b]
+    if mismatched:
+        first = mismatched[0]
+        problems.append(
+            f"{len(mismatched)} of {len(classes)} rows get another class "
+            f"(row {first}: expected {expected_classes[first]!r}, got {classes[first]!r})"
+        )
+    worst = float(np.max(np.abs(expected_probabilities - probabilities))) if len(classes) else 0.0
+    if worst > tolerance:
+        problems.append(f"probabilities differ by up to {worst:.3g} (tolerance {tolerance:.1g})")
+    return problems
+
+
+def _session(graph: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    # One gunicorn sync worker per core: threads inside a worker only add contention.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class FastModel:
+    """An ONNX classifier with its class names, feature names and training baseline."""
+
+    session: ort.InferenceSession
+    class_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    baseline: dict[str, Any]
+    metadata: dict[str, Any]
+
+    def predict_proba(self, rows: NDArray[np.float32]) -> NDArray[np.float32]:
+        input_name = self.session.get_inputs()[0].name
+        outputs = self.session.run(["probabilities"], {input_name: rows})
+        return np.asarray(outputs[0], dtype=np.float32)
+
+    def predict(self, rows: NDArray[np.float32]) -> tuple[list[str], NDArray[np.float32]]:
+        """Classes (scikit-learn's rule: first class with the highest probability) and probabilities."""
+        probabilities = self.predict_proba(rows)
+        classes = [self.class_names[i] for i in np.argmax(probabilities, axis=1)]
+        return classes, probabilities
+
+    def verify(self) -> None:
+        """Re-run the reference set recorded at export; raise FastModelMismatch on disagreement."""
+        reference = self.metadata["reference"]
+        inputs = np.asarray(reference["inputs"], dtype=np.float32)
+        classes, probabilities = self.predict(inputs)
+        problems = compare_predictions(
+            reference["classes"],
+            np.asarray(reference["probabilities"], dtype=np.float64),
+            classes,
+            probabilities.astype(np.float64),
+            float(self.metadata["probability_tolerance"]),
+        )
+        if problems:
+            raise FastModelMismatch("fast model disagrees with its reference: " + "; ".join(problems))
+
+
+def load_bundle(model_dir: Path, verify: bool = True) -> FastModel:
+    """Load `model_dir/fast/` (a downloaded model version); verify it unless told not to."""
+    bundle = model_dir / BUNDLE_DIR
+    graph, metadata_path = bundle / GRAPH_FILE, bundle / METADATA_FILE
+    if not graph.is_file() or not metadata_path.is_file():
+        raise FastModelError(
+            f"{model_dir} has no fast form ({BUNDLE_DIR}/{GRAPH_FILE} and {BUNDLE_DIR}/{METADATA_FILE}); "
+            "train with `make train` to export one"
+        )
+    try:
+        metadata = json.loads(metadata_path.read_text())
+    except json.JSONDecodeError as error:
+        raise FastModelError(f"{metadata_path} is not valid JSON: {error}") from error
+    if metadata.get("format") != FORMAT:
+        raise FastModelError(f"{metadata_path}: unsupported fast format {metadata.get('format')!r}")
+    if verify and sha256_of(graph) != metadata["graph_sha256"]:
+        raise FastModelMismatch(f"{graph} changed after export (sha256 differs from {METADATA_FILE})")
+    model = FastModel(
+        session=_session(graph),
+        class_names=tuple(metadata["class_names"]),
+        feature_names=tuple(metadata["feature_names"]),
+        baseline=metadata["baseline"],
+        metadata=metadata,
+    )
+    if verify:
+        model.verify()
+    return model

@@ -1,0 +1,81 @@
+"""MLflow registry operations: the champion alias and the quality gate that guards it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from config.app_settings import CHAMPION_ALIAS
+
+
+def prepare_tracking(tracking_uri: str) -> None:
+    """Point MLflow at the store; create the folder of a local SQLite database first."""
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme == "sqlite" and parsed.path not in ("", "/:memory:"):
+        # sqlite:///relative/path -> "/relative/path"; sqlite:////abs/path -> "//abs/path"
+        Path(parsed.path[1:]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+
+
+def is_local_store(tracking_uri: str) -> bool:
+    return urlparse(tracking_uri).scheme in ("sqlite", "file", "")
+
+
+def ensure_experiment(name: str, tracking_uri: str, artifact_root: str) -> str:
+    """Create the experiment if needed; local stores keep artifacts under artifact_root."""
+    client = MlflowClient()
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = None
+    if is_local_store(tracking_uri):
+        root = Path(artifact_root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        location = root.as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    accuracy: float | None
+
+
+def current_champion(model_name: str) -> Champion | None:
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
+    except MlflowException:
+        return None
+    accuracy = None
+    if version.run_id:
+        accuracy = client.get_run(version.run_id).data.metrics.get("accuracy")
+    return Champion(version=str(version.version), accuracy=accuracy)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    reason: str
+
+
+def quality_gate(accuracy: float, min_accuracy: float, champion: Champion | None) -> GateDecision:
+    """Promote only a model at least `min_accuracy` accurate and not worse than the champion."""
+    if accuracy < min_accuracy:
+        return GateDecision(False, f"accuracy {accuracy:.4f} is below the threshold {min_accuracy:.4f}")
+    if champion is not None and champion.accuracy is not None and accuracy < champion.accuracy:
+        return GateDecision(
+            False,
+            f"accuracy {accuracy:.4f} is worse than champion v{champion.version} ({champion.accuracy:.4f})",
+        )
+    against = f"champion v{champion.version}" if champion else "no current champion"
+    return GateDecision(True, f"accuracy {accuracy:.4f} >= {min_accuracy:.4f}, not worse than {against}")
+
+
+def promote(model_name: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(model_name, CHAMPION_ALIAS, version)

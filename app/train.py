@@ -1,0 +1,176 @@
+"""`python -m app.train`: train, evaluate, export, register, and promote behind a quality gate.
+
+Settings come from MLOPS_* environment variables (config/app_settings.py); flags override them.
+Exit codes: 0 trained (promoted or not), 1 failed (bad settings, export disagreement, store error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+from pydantic import ValidationError
+from sklearn.ensemble import RandomForestClassifier
+
+from app import registry
+from app.baseline import build_baseline
+from app.data import FEATURE_NAMES, load_split
+from app.evaluate import evaluate
+from app.export import export_fast_model
+from app.fast_model import FastModelMismatch
+from config.app_settings import TrainSettings, describe_validation_error
+
+# skops refuses unknown types when loading; a forest's trees are this type (see ENVIRONMENT.md).
+SKOPS_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
+
+
+def progress(message: str) -> None:
+    print(f"[train] {message}", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m app.train", description=__doc__)
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (MLOPS_TRACKING_URI)")
+    parser.add_argument("--model-name", help="registered model name (MLOPS_MODEL_NAME)")
+    parser.add_argument("--experiment-name", help="MLflow experiment (MLOPS_EXPERIMENT_NAME)")
+    parser.add_argument("--n-estimators", type=int, help="trees in the forest (MLOPS_N_ESTIMATORS)")
+    parser.add_argument("--max-depth", type=int, help="tree depth limit (MLOPS_MAX_DEPTH)")
+    parser.add_argument("--min-samples-leaf", type=int, help="samples per leaf (MLOPS_MIN_SAMPLES_LEAF)")
+    parser.add_argument("--test-size", type=float, help="held-out share (MLOPS_TEST_SIZE)")
+    parser.add_argument("--random-seed", type=int, help="seed (MLOPS_RANDOM_SEED)")
+    parser.add_argument("--min-accuracy", type=float, help="quality gate threshold (MLOPS_MIN_ACCURACY)")
+    args = vars(parser.parse_args(argv))
+    return {key: value for key, value in args.items() if value is not None}
+
+
+def _input_frame(rows: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(FEATURE_NAMES))
+
+
+def run_training(settings: TrainSettings) -> dict[str, Any]:
+    """Train one model version; return a summary (version, metrics, gate decision)."""
+    started = time.monotonic()
+    registry.prepare_tracking(settings.tracking_uri)
+    experiment_id = registry.ensure_experiment(
+        settings.experiment_name, settings.tracking_uri, settings.artifact_root
+    )
+    progress(f"tracking URI {settings.tracking_uri}, experiment {settings.experiment_name!r}")
+    data = load_split(settings.test_size, settings.random_seed)
+    progress(f"loaded Iris: {len(data.x_train)} training rows, {len(data.x_test)} test rows")
+
+    params = {
+        "n_estimators": settings.n_estimators,
+        "max_depth": settings.max_depth,
+        "min_samples_leaf": settings.min_samples_leaf,
+        "test_size": settings.test_size,
+        "random_seed": settings.random_seed,
+    }
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params(params)
+        model = RandomForestClassifier(
+            n_estimators=settings.n_estimators,
+            max_depth=settings.max_depth,
+            min_samples_leaf=settings.min_samples_leaf,
+            random_state=settings.random_seed,
+            n_jobs=1,
+        )
+        model.fit(_input_frame(data.x_train).to_numpy(), data.y_train)
+        progress(f"trained RandomForest ({settings.n_estimators} trees)")
+
+        evaluation = evaluate(data.y_test, model.predict(data.x_test), data.class_names)
+        mlflow.log_metrics(evaluation.metrics())
+        mlflow.log_dict(evaluation.confusion_report(), "evaluation/confusion_matrix.json")
+        progress(f"test accuracy {evaluation.accuracy:.4f}, macro F1 {evaluation.f1_macro:.4f}")
+
+        baseline = build_baseline(data.x_train, data.y_train, FEATURE_NAMES, data.class_names)
+        mlflow.log_dict(baseline, "evaluation/baseline.json")
+
+        with tempfile.TemporaryDirectory(prefix="fast-model-") as tmp:
+            progress(f"exporting to ONNX, checking agreement on {settings.export_check_rows} random rows")
+            agreement = export_fast_model(
+                model,
+                data.x_train,
+                data.x_test,
+                FEATURE_NAMES,
+                baseline,
+                Path(tmp),
+                settings.export_check_rows,
+                settings.probability_tolerance,
+                settings.random_seed,
+            )
+            mlflow.log_dict(agreement, "evaluation/fast_model_agreement.json")
+            mlflow.log_metric(
+                "fast_model_max_probability_difference", agreement["max_probability_difference"]
+            )
+            progress(
+                f"ONNX agrees on {agreement['rows_checked']} rows "
+                f"(max probability difference {agreement['max_probability_difference']:.2e})"
+            )
+
+            input_example = _input_frame(data.x_test[:2])
+            signature = infer_signature(input_example, model.predict(data.x_test[:2]))
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=input_example,
+                serialization_format="skops",
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                registered_model_name=settings.model_name,
+            )
+            # The fast form travels inside the model version's artifacts (models:/name/version/fast/).
+            MlflowClient().log_model_artifacts(info.model_id, tmp)
+        version = str(info.registered_model_version)
+        progress(f"registered {settings.model_name} version {version}")
+
+        champion = registry.current_champion(settings.model_name)
+        decision = registry.quality_gate(evaluation.accuracy, settings.min_accuracy, champion)
+        client = MlflowClient()
+        client.set_model_version_tag(settings.model_name, version, "quality_gate", decision.reason)
+        client.set_model_version_tag(settings.model_name, version, "fast_format", "onnx")
+        if decision.passed:
+            registry.promote(settings.model_name, version)
+            progress(f"quality gate passed ({decision.reason}): version {version} is now @champion")
+        else:
+            progress(f"quality gate not passed ({decision.reason}): champion unchanged")
+        summary = {
+            "run_id": run.info.run_id,
+            "model_name": settings.model_name,
+            "version": version,
+            "promoted": decision.passed,
+            "gate": decision.reason,
+            **evaluation.metrics(),
+        }
+    progress(f"done in {time.monotonic() - started:.1f} s")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    overrides = parse_args(argv)
+    try:
+        settings = TrainSettings(**overrides)
+    except ValidationError as error:
+        print(describe_validation_error(error), file=sys.stderr)
+        return 1
+    try:
+        summary = run_training(settings)
+    except FastModelMismatch as error:
+        print(f"[train] export check failed, nothing registered: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
