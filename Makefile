@@ -54,7 +54,7 @@ lint: venv ## ruff + mypy (strict on config/ and stacks/).
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
 
-dashboards: venv ## Regenerate the Grafana dashboard JSON under dashboards/ from its Python source.
+dashboards: venv ## Regenerate dashboards/json/, prometheus.yml and Grafana provisioning from Python.
 	$(PY) -m dashboards.build
 
 e2e: venv system-deps docker-daemon ## End-to-end: provision a local test host (Debian 13 + sshd + Docker) like `pulumi up` does.

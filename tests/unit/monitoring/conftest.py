@@ -1,0 +1,11 @@
+"""Fixtures of the monitoring unit tests."""
+
+from __future__ import annotations
+
+import pytest
+from monitoring_helpers import promtool_path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return promtool_path()
