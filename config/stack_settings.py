@@ -1,0 +1,262 @@
+"""Typed settings of one Pulumi stack (one environment), validated before any resource exists.
+
+The values come from `Pulumi.<stack>.yaml`, which the Pulumi engine hands to the program as a flat
+map of `namespace:key` -> string (structured values arrive as JSON text). `parse_stack_config`
+takes exactly that map, so it is tested without Pulumi. Every problem is reported at once, each
+line naming the full key (`mlops-platform:machineType`), with the nearest known key for a typo.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from config.services import SERVICES, Exposure
+
+# Must equal `name:` in Pulumi.yaml: Pulumi namespaces the project's own config keys with it.
+PROJECT_NAME = "mlops-platform"
+# Keys of the Google provider that the program reads too (`pulumi config set gcp:project ...`).
+GCP_NAMESPACE = "gcp"
+GCP_KEYS = ("project", "region", "zone")
+
+DEFAULT_BOOT_IMAGE = "debian-cloud/debian-13"
+
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_GCP_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_LINUX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_SSH_PUBLIC_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
+# GCP allows 64 labels per resource; the program adds its own two (managed-by, stack).
+_MAX_USER_LABELS = 62
+
+
+class StackConfigError(ValueError):
+    """The stack configuration is wrong; `problems` holds one line per wrong key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "invalid stack configuration:\n" + "\n".join(f"  - {problem}" for problem in problems)
+        )
+
+
+def _is_whole_internet(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return network.prefixlen == 0
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a CIDR range such as 203.0.113.7/32 ({error})") from None
+    return str(network)
+
+
+Cidr = Annotated[str, Field(min_length=1)]
+
+
+class StackSettings(BaseModel):
+    """One environment's settings. Aliases are the config keys as written in Pulumi.<stack>.yaml."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
+
+    project: str = Field(alias="gcp:project", description="GCP project id that holds every resource.")
+    region: str = Field(default="europe-west1", alias="gcp:region", description="GCP region.")
+    zone: str = Field(default="europe-west1-b", alias="gcp:zone", description="GCP zone of the VM.")
+    machine_type: str = Field(
+        default="e2-small", alias="machineType", min_length=1, description="Compute Engine machine type."
+    )
+    boot_image: str = Field(
+        default=DEFAULT_BOOT_IMAGE,
+        alias="bootImage",
+        min_length=1,
+        description="Boot disk image or image family (project/family).",
+    )
+    boot_disk_size_gb: int = Field(
+        default=20, alias="bootDiskSizeGb", ge=10, le=2000, description="Boot disk size in GB."
+    )
+    deploy_user: str = Field(
+        default="deploy", alias="deployUser", description="Linux user that provisioning logs in as."
+    )
+    ssh_source_ranges: list[Cidr] = Field(
+        alias="sshSourceRanges",
+        min_length=1,
+        description="Admin CIDR ranges allowed to reach SSH (22); never 0.0.0.0/0.",
+    )
+    public_source_ranges: list[Cidr] = Field(
+        default_factory=lambda: ["0.0.0.0/0"],
+        alias="publicSourceRanges",
+        min_length=1,
+        description="CIDR ranges allowed to reach the public services.",
+    )
+    public_services: list[str] = Field(
+        default_factory=lambda: [SERVICES.api.name],
+        alias="publicServices",
+        description="Services opened to publicSourceRanges; only non-internal services may be listed.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels put on every resource that takes labels."
+    )
+    spot: bool = Field(default=False, description="Run the VM as a Spot VM (cheap, can be stopped).")
+    deletion_protection: bool = Field(
+        default=False, alias="deletionProtection", description="Refuse to delete the VM."
+    )
+    ssh_public_key: str | None = Field(
+        default=None,
+        alias="sshPublicKey",
+        description="Extra admin public key for the deploy user, next to the generated ED25519 key.",
+    )
+
+    @field_validator("ssh_source_ranges", "public_source_ranges", "public_services", "labels", mode="before")
+    @classmethod
+    def _decode_json(cls, value: Any) -> Any:
+        # The engine hands structured config values over as JSON text.
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(f"must be a JSON list or object, got {value!r}") from None
+        return value
+
+    @field_validator("project")
+    @classmethod
+    def _check_project(cls, value: str) -> str:
+        if not _GCP_PROJECT_ID.match(value):
+            raise ValueError(f"{value!r} is not a GCP project id (6-30 of a-z, 0-9, -; starts with a letter)")
+        return value
+
+    @field_validator("deploy_user")
+    @classmethod
+    def _check_deploy_user(cls, value: str) -> str:
+        if not _LINUX_USER.match(value) or value == "root":
+            raise ValueError(f"{value!r} is not a usable login name (lowercase, not root, at most 32 chars)")
+        return value
+
+    @field_validator("ssh_source_ranges")
+    @classmethod
+    def _check_ssh_ranges(cls, ranges: list[str]) -> list[str]:
+        checked = [_cidr(value) for value in ranges]
+        for value in checked:
+            if _is_whole_internet(ipaddress.ip_network(value)):
+                raise ValueError(
+                    f"{value} opens SSH to the whole internet (CIS GCP 3.6); list your admin ranges"
+                )
+        return checked
+
+    @field_validator("public_source_ranges")
+    @classmethod
+    def _check_public_ranges(cls, ranges: list[str]) -> list[str]:
+        return [_cidr(value) for value in ranges]
+
+    @field_validator("public_services")
+    @classmethod
+    def _check_public_services(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in SERVICES.names():
+                hint = _did_you_mean(name, SERVICES.names())
+                raise ValueError(f"unknown service {name!r}{hint}; services: {', '.join(SERVICES.names())}")
+            if SERVICES.by_name(name).exposure is Exposure.INTERNAL:
+                raise ValueError(f"{name!r} is internal: reach it through the SSH tunnel, never the firewall")
+        return list(dict.fromkeys(names))
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        if len(labels) > _MAX_USER_LABELS:
+            raise ValueError(f"at most {_MAX_USER_LABELS} labels")
+        for key, value in labels.items():
+            if not _LABEL_KEY.match(key):
+                raise ValueError(f"label key {key!r}: 1-63 of a-z 0-9 _ -, starting with a lowercase letter")
+            if not _LABEL_VALUE.match(value):
+                raise ValueError(f"label value {value!r} of {key!r}: at most 63 of a-z 0-9 _ -")
+        return labels
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _check_public_key(cls, value: str | None) -> str | None:
+        # Pulumi.yaml declares the key with default "" (a declared key without default is required).
+        if value is None or not value.strip():
+            return None
+        if not _SSH_PUBLIC_KEY.match(value.strip()):
+            raise ValueError("not an OpenSSH public key line ('ssh-ed25519 AAAA... comment')")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _zone_in_region(self) -> StackSettings:
+        if not self.zone.startswith(f"{self.region}-"):
+            raise ValueError(f"gcp:zone {self.zone!r} is not in gcp:region {self.region!r}")
+        return self
+
+    def service_is_public(self, name: str) -> bool:
+        return name in self.public_services
+
+
+def _did_you_mean(word: str, candidates: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _full_key(alias: str, project_name: str) -> str:
+    return alias if ":" in alias else f"{project_name}:{alias}"
+
+
+def config_keys(project_name: str = PROJECT_NAME) -> dict[str, str]:
+    """Every config key the program reads (full name) -> its description."""
+    return {
+        _full_key(field.alias or name, project_name): field.description or ""
+        for name, field in StackSettings.model_fields.items()
+    }
+
+
+def parse_stack_config(raw: Mapping[str, Any], project_name: str = PROJECT_NAME) -> StackSettings:
+    """Validate the engine's `namespace:key -> value` map; raise StackConfigError naming every bad key."""
+    aliases = [field.alias or name for name, field in StackSettings.model_fields.items()]
+    known_in_project = [alias for alias in aliases if ":" not in alias]
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace == project_name:
+            if key in known_in_project:
+                values[key] = value
+            else:
+                hint = _did_you_mean(key, known_in_project)
+                problems.append(f"{full_key}: unknown key{hint}")
+        elif namespace == GCP_NAMESPACE and key in GCP_KEYS:
+            values[full_key] = value
+        # Other namespaces (gcp:credentials, other providers) belong to their providers.
+
+    try:
+        settings = StackSettings.model_validate(values)
+    except ValidationError as error:
+        problems.extend(_describe(error, project_name))
+        raise StackConfigError(problems) from None
+    if problems:
+        raise StackConfigError(problems)
+    return settings
+
+
+def _describe(error: ValidationError, project_name: str) -> list[str]:
+    lines: list[str] = []
+    for detail in error.errors():
+        location = detail["loc"]
+        if not location:
+            # A model-level check (zone vs region) names its keys in its own message.
+            lines.append(detail["msg"].removeprefix("Value error, "))
+            continue
+        key = _full_key(str(location[0]), project_name)
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "missing":
+            description = config_keys(project_name).get(key, "")
+            lines.append(f"{key}: required but not set ({description}); `pulumi config set {key} ...`")
+        else:
+            suffix = "".join(f"[{part}]" for part in location[1:])
+            got = f" (got {detail['input']!r})" if detail["type"] not in {"value_error"} else ""
+            lines.append(f"{key}{suffix}: {message}{got}")
+    return lines

@@ -1,0 +1,1 @@
+"""Pulumi policy pack: CIS GCP controls for the resources this project declares."""

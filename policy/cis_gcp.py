@@ -1,0 +1,257 @@
+"""The policy pack's rules as plain validate functions (importable without starting a pack).
+
+Each rule reads the resource's inputs as the engine sends them (camelCase property names) and
+reports one violation per problem. All are mandatory: a violation stops `pulumi preview/up`.
+Ports of internal services come from config/services.py, the same source the firewall uses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from config.services import SERVICES
+
+NETWORK = "gcp:compute/network:Network"
+FIREWALL = "gcp:compute/firewall:Firewall"
+# Every resource type that describes a VM's interfaces, account, metadata and shielding.
+INSTANCE_TYPES = frozenset(
+    {
+        "gcp:compute/instance:Instance",
+        "gcp:compute/instanceTemplate:InstanceTemplate",
+        "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate",
+    }
+)
+SSH_PORT = 22
+RDP_PORT = 3389
+FULL_API_SCOPES = frozenset({"cloud-platform", "https://www.googleapis.com/auth/cloud-platform"})
+_DEFAULT_COMPUTE_ACCOUNT = re.compile(r"^\d+-compute@developer\.gserviceaccount\.com$")
+_TCP_PROTOCOLS = frozenset({"tcp", "all", "6"})
+
+Validate = Callable[[ResourceValidationArgs, ReportViolation], None]
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in {"true", "1", "yes", "on"}
+
+
+def _is_default_network(reference: Any) -> bool:
+    text = str(reference or "")
+    return text == "default" or text.endswith("/networks/default")
+
+
+def _ingress_allows(props: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Allow blocks of an enabled ingress rule (egress and disabled rules open nothing)."""
+    if str(props.get("direction") or "INGRESS").upper() != "INGRESS" or props.get("disabled") is True:
+        return
+    yield from props.get("allows") or []
+
+
+def _opens_tcp_port(allow: Mapping[str, Any], port: int) -> bool:
+    if str(allow.get("protocol", "")).lower() not in _TCP_PROTOCOLS:
+        return False
+    ports = allow.get("ports") or []
+    if not ports:
+        # No ports listed means every port of the protocol.
+        return True
+    for entry in ports:
+        low, _, high = str(entry).partition("-")
+        if int(low) <= port <= int(high or low):
+            return True
+    return False
+
+
+def _from_whole_internet(props: Mapping[str, Any]) -> bool:
+    for source in props.get("sourceRanges") or []:
+        try:
+            if ipaddress.ip_network(str(source), strict=False).prefixlen == 0:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def firewall_opened_ports(props: Mapping[str, Any], ports: tuple[int, ...]) -> list[int]:
+    """Which of `ports` an ingress rule opens (to any source)."""
+    return [port for port in ports if any(_opens_tcp_port(allow, port) for allow in _ingress_allows(props))]
+
+
+# --- CIS GCP 3.1: no default network -------------------------------------------------------------
+
+
+def no_default_network(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = args.props
+    if args.resource_type == NETWORK:
+        if props.get("name") == "default":
+            report_violation(
+                "A network named 'default' is the project's default network (CIS GCP 3.1).", None
+            )
+        if props.get("autoCreateSubnetworks") is not False:
+            report_violation(
+                "Auto-mode network: set autoCreateSubnetworks=False and declare subnets (CIS GCP 3.1).", None
+            )
+    elif args.resource_type == FIREWALL:
+        if _is_default_network(props.get("network")):
+            report_violation("Firewall rule on the default network (CIS GCP 3.1).", None)
+    elif args.resource_type in INSTANCE_TYPES:
+        for interface in props.get("networkInterfaces") or []:
+            if not interface.get("subnetwork") and (
+                not interface.get("network") or _is_default_network(interface.get("network"))
+            ):
+                report_violation("VM attached to the default network (CIS GCP 3.1).", None)
+
+
+# --- CIS GCP 3.6 / 3.7 and internal services: firewall -------------------------------------------
+
+
+def no_ssh_from_internet(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = args.props
+    if (
+        args.resource_type == FIREWALL
+        and _from_whole_internet(props)
+        and firewall_opened_ports(props, (SSH_PORT,))
+    ):
+        report_violation("SSH (22) open to 0.0.0.0/0 or ::/0; allow admin ranges only (CIS GCP 3.6).", None)
+
+
+def no_rdp(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == FIREWALL and firewall_opened_ports(args.props, (RDP_PORT,)):
+        report_violation("RDP (3389) is opened; these Linux VMs never need it (CIS GCP 3.7).", None)
+
+
+def no_internal_service_port(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != FIREWALL:
+        return
+    internal = SERVICES.internal()
+    opened = set(firewall_opened_ports(args.props, tuple(service.port for service in internal)))
+    for service in internal:
+        if service.port in opened:
+            report_violation(
+                f"Port {service.port} of internal service {service.name!r} is opened; "
+                "internal services are reached over an SSH tunnel only.",
+                None,
+            )
+
+
+# --- CIS GCP 4.x: the VM -------------------------------------------------------------------------
+
+
+def _instance_props(args: ResourceValidationArgs) -> Mapping[str, Any] | None:
+    return args.props if args.resource_type in INSTANCE_TYPES else None
+
+
+def no_default_service_account(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = _instance_props(args)
+    if props is None:
+        return
+    email = str((props.get("serviceAccount") or {}).get("email") or "")
+    if email == "default" or _DEFAULT_COMPUTE_ACCOUNT.match(email):
+        report_violation("VM runs as the Compute Engine default service account (CIS GCP 4.1).", None)
+
+
+def no_full_api_scope(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = _instance_props(args)
+    if props is None:
+        return
+    scopes = (props.get("serviceAccount") or {}).get("scopes") or []
+    if FULL_API_SCOPES.intersection(str(scope) for scope in scopes):
+        report_violation("VM has the full cloud-platform API scope; grant narrow scopes (CIS GCP 4.2).", None)
+
+
+def project_ssh_keys_blocked(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = _instance_props(args)
+    if props is not None and not _truthy((props.get("metadata") or {}).get("block-project-ssh-keys")):
+        report_violation("Set metadata block-project-ssh-keys=true (CIS GCP 4.3).", None)
+
+
+def serial_port_disabled(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = _instance_props(args)
+    if props is None:
+        return
+    metadata = props.get("metadata") or {}
+    # Explicitly false: otherwise project-wide metadata could switch the serial console on.
+    if "serial-port-enable" not in metadata or _truthy(metadata["serial-port-enable"]):
+        report_violation("Set metadata serial-port-enable=false (CIS GCP 4.5).", None)
+
+
+def no_ip_forwarding(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = _instance_props(args)
+    if props is not None and props.get("canIpForward") is True:
+        report_violation("canIpForward must be false (CIS GCP 4.6).", None)
+
+
+def shielded_vm(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = _instance_props(args)
+    if props is None:
+        return
+    shielded = props.get("shieldedInstanceConfig") or {}
+    # Secure boot defaults to off in GCE; vTPM and integrity monitoring default to on.
+    if shielded.get("enableSecureBoot") is not True:
+        report_violation("Shielded VM: enableSecureBoot must be true (CIS GCP 4.8).", None)
+    for flag in ("enableVtpm", "enableIntegrityMonitoring"):
+        if shielded.get(flag) is False:
+            report_violation(f"Shielded VM: {flag} must not be false (CIS GCP 4.8).", None)
+
+
+@dataclass(frozen=True)
+class Rule:
+    cis_item: str  # CIS Google Cloud Platform Foundation Benchmark item, "-" for project rules
+    description: str
+    validate: Validate
+
+
+# name -> rule: the table the README and the tests refer to.
+RULES: dict[str, Rule] = {
+    "cis-3.1-no-default-network": Rule(
+        "3.1", "No default network: custom-mode VPCs only, nothing attached to 'default'.", no_default_network
+    ),
+    "cis-3.6-no-ssh-from-internet": Rule(
+        "3.6", "No firewall rule opens SSH (22) to 0.0.0.0/0 or ::/0.", no_ssh_from_internet
+    ),
+    "cis-3.7-no-rdp": Rule("3.7", "No firewall rule opens RDP (3389).", no_rdp),
+    "cis-4.1-no-default-service-account": Rule(
+        "4.1", "VMs do not run as the Compute Engine default service account.", no_default_service_account
+    ),
+    "cis-4.2-no-full-api-scope": Rule(
+        "4.2", "VMs do not get the full cloud-platform API scope.", no_full_api_scope
+    ),
+    "cis-4.3-block-project-ssh-keys": Rule(
+        "4.3", "VMs block project-wide SSH keys.", project_ssh_keys_blocked
+    ),
+    "cis-4.5-serial-port-disabled": Rule(
+        "4.5", "VMs explicitly disable the interactive serial port.", serial_port_disabled
+    ),
+    "cis-4.6-no-ip-forwarding": Rule("4.6", "VMs do not forward IP packets.", no_ip_forwarding),
+    "cis-4.8-shielded-vm": Rule(
+        "4.8", "VMs are Shielded VMs (secure boot, vTPM, integrity monitoring).", shielded_vm
+    ),
+    "no-internal-service-port": Rule(
+        "-",
+        "No firewall rule opens the port of an internal service (config/services.py) to anyone.",
+        no_internal_service_port,
+    ),
+}
+
+
+def policies() -> list[Policy]:
+    """The pack's policies, every one mandatory."""
+    return [
+        ResourceValidationPolicy(
+            name=name,
+            description=rule.description,
+            validate=rule.validate,
+            enforcement_level=EnforcementLevel.MANDATORY,
+        )
+        for name, rule in RULES.items()
+    ]

@@ -1,0 +1,5 @@
+"""Pulumi runs this file (`main: stacks/` in Pulumi.yaml)."""
+
+from stacks.program import main
+
+main()

@@ -1,0 +1,131 @@
+"""The provisioning concern: wait for SSH on the new VM, then run the provisioning entry point.
+
+1. `remote.Command` connects with the deploy key (retrying while the VM boots), waits for boot
+   to finish and prints the VM's ED25519 host key: trust on first contact, recorded in state.
+2. `local.Command` runs `python -m stacks.provision` on this machine against the VM, pinned to
+   that host key. Secrets travel only in its environment, never in argv (argv is visible in
+   `ps` and in Pulumi's diff of the `create` string).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+from pulumi_command import local, remote
+
+# The entry point owns the names of the variables it reads.
+from stacks.provision import ENV_GRAFANA_PASSWORD, ENV_HOST_KEY, ENV_MLFLOW_PASSWORD, ENV_PRIVATE_KEY
+
+SSH_PORT = 22
+# sshd answers within a minute or two of creation; 40 dials x 15 s allow ~10 min of booting.
+SSH_DIAL_ERROR_LIMIT = 40
+SSH_PER_DIAL_TIMEOUT_SECONDS = 15
+WAIT_FOR_SSH_TIMEOUT = "15m"
+PROVISION_TIMEOUT = "40m"
+# Wait for boot to settle (apt and the guest agent busy otherwise), then print `type base64`.
+READ_HOST_KEY = (
+    "timeout 300 systemctl is-system-running --wait >/dev/null 2>&1 || true; "
+    "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub"
+)
+PASSWORD_LENGTH = 32
+
+
+def provision_command(python: str, host: str, user: str, port: int = SSH_PORT) -> str:
+    """The entry point's command line: addresses only, no secret."""
+    return shlex.join([python, "-m", "stacks.provision", "--host", host, "--port", str(port), "--user", user])
+
+
+@dataclass(frozen=True)
+class ProvisioningArgs:
+    host: pulumi.Input[str]
+    user: str
+    private_key_openssh: pulumi.Input[str]
+    vm_id: pulumi.Input[str]
+    files_hash: str
+    # The virtualenv's interpreter that runs the program: the entry point needs the same packages.
+    python: str
+    repo_root: str
+
+
+class Provisioning(pulumi.ComponentResource):
+    host_key: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str]
+    mlflow_admin_password: pulumi.Output[str]
+    wait_for_ssh: remote.Command
+    provision: local.Command
+
+    def __init__(self, name: str, args: ProvisioningArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:provisioning:Provisioning", name, None, opts)
+        grafana = random.RandomPassword(
+            f"{name}-grafana-admin",
+            length=PASSWORD_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        mlflow = random.RandomPassword(
+            f"{name}-mlflow-admin",
+            length=PASSWORD_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.grafana_admin_password = pulumi.Output.secret(grafana.result)
+        self.mlflow_admin_password = pulumi.Output.secret(mlflow.result)
+
+        self.wait_for_ssh = remote.Command(
+            f"{name}-wait-for-ssh",
+            connection=remote.ConnectionArgs(
+                host=args.host,
+                port=SSH_PORT,
+                user=args.user,
+                private_key=args.private_key_openssh,
+                dial_error_limit=SSH_DIAL_ERROR_LIMIT,
+                per_dial_timeout=SSH_PER_DIAL_TIMEOUT_SECONDS,
+            ),
+            create=READ_HOST_KEY,
+            # A new VM (new id) has a new host key: read it again.
+            triggers=[args.vm_id],
+            # The output is a public host key: safe to show.
+            logging=remote.Logging.STDOUT_AND_STDERR,
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=WAIT_FOR_SSH_TIMEOUT, update=WAIT_FOR_SSH_TIMEOUT
+                ),
+            ),
+        )
+        self.host_key = self.wait_for_ssh.stdout.apply(lambda text: text.strip())
+
+        command = pulumi.Output.from_input(args.host).apply(
+            lambda host: provision_command(args.python, host, args.user)
+        )
+        self.provision = local.Command(
+            f"{name}-run",
+            create=command,
+            # Same run on update: the playbooks are idempotent.
+            update=command,
+            dir=args.repo_root,
+            environment={
+                ENV_PRIVATE_KEY: pulumi.Output.secret(args.private_key_openssh),
+                ENV_HOST_KEY: self.host_key,
+                ENV_GRAFANA_PASSWORD: self.grafana_admin_password,
+                ENV_MLFLOW_PASSWORD: self.mlflow_admin_password,
+            },
+            # The entry point prints short progress lines built from Ansible events (task, host,
+            # status) and never a secret; stderr (tracebacks, raw Ansible warnings that could quote
+            # a variable) is not shown. Both captured streams are kept encrypted in state below.
+            logging=local.Logging.STDOUT,
+            # Never feed the previous run's output back in: it is not an input of provisioning.
+            add_previous_output_in_env=False,
+            triggers=[args.files_hash, args.vm_id],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.wait_for_ssh],
+                additional_secret_outputs=["stdout", "stderr"],
+                custom_timeouts=pulumi.CustomTimeouts(create=PROVISION_TIMEOUT, update=PROVISION_TIMEOUT),
+            ),
+        )
+        self.register_outputs({"host_key": self.host_key})
