@@ -54,6 +54,8 @@ accesslog = os.environ.get("MLOPS_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("MLOPS_LOG_LEVEL", "info")
 proc_name = "mlops-api"
+# No control socket: it would be written to $HOME, which is read-only in the container.
+control_socket_disable = True
 
 
 def _verify_and_pin(server: Any, reloading: bool) -> None:
