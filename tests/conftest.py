@@ -1,0 +1,46 @@
+"""Fixtures shared by every suite: a real MLflow store with a trained, registered champion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from testsupport import Server, start_api, train
+
+
+@dataclass(frozen=True)
+class TrainedStore:
+    tracking_uri: str
+    artifact_root: Path
+    root: Path
+    model_dir: Path  # the champion downloaded like the API does (models:/iris-classifier@champion)
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
+    """Train once per session with the real command into a SQLite store (about 15 s)."""
+    import mlflow.artifacts
+
+    root = tmp_path_factory.mktemp("mlflow")
+    tracking_uri = f"sqlite:///{root}/mlflow.db"
+    result = train(tracking_uri, root / "artifacts", root / "train.log")
+    assert result.returncode == 0, result.stdout + result.stderr
+    model_dir = root / "champion"
+    mlflow.artifacts.download_artifacts(
+        artifact_uri="models:/iris-classifier@champion", dst_path=str(model_dir), tracking_uri=tracking_uri
+    )
+    return TrainedStore(tracking_uri, root / "artifacts", root, model_dir)
+
+
+@pytest.fixture(scope="session")
+def api_server(trained_store: TrainedStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real API under gunicorn (2 sync workers) serving the champion from the registry."""
+    logs = tmp_path_factory.mktemp("api")
+    server = start_api(
+        {"MLOPS_TRACKING_URI": trained_store.tracking_uri, "MLOPS_MODEL_CACHE_DIR": str(logs / "cache")},
+        logs / "gunicorn.log",
+    )
+    yield server
+    server.stop()
