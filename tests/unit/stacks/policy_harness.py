@@ -1,0 +1,44 @@
+"""Calls a policy's validate function the way the policy engine would, and collects violations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+
+from policy.cis_gcp import RULES
+
+# The engine wraps secret inputs; policies see plain values.
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+
+
+def unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if SECRET_SIGNATURE in value:
+            return unwrap_secrets(value["value"])
+        return {key: unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(item) for item in value]
+    return value
+
+
+def violations(policy_name: str, resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    reported: list[str] = []
+    args = ResourceValidationArgs(
+        resource_type=resource_type,
+        props=unwrap_secrets(props),
+        urn=f"urn:pulumi:test::mlops-platform::{resource_type}::subject",
+        name="subject",
+        opts=PolicyResourceOptions(
+            protect=False,
+            ignore_changes=[],
+            delete_before_replace=None,
+            aliases=[],
+            custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+            additional_secret_outputs=[],
+        ),
+        provider=None,
+    )
+    RULES[policy_name].validate(args, lambda message, urn=None: reported.append(message))
+    return reported

@@ -1,0 +1,199 @@
+"""Every policy of the pack on a resource that passes and on one that fails, via its validate function."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+
+from config.services import SERVICES
+from policy.cis_gcp import RULES, policies
+from policy_harness import violations
+
+INSTANCE = "gcp:compute/instance:Instance"
+TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
+FIREWALL = "gcp:compute/firewall:Firewall"
+NETWORK = "gcp:compute/network:Network"
+
+GOOD_INSTANCE: dict[str, Any] = {
+    "networkInterfaces": [{"subnetwork": "projects/p/regions/r/subnetworks/mlops", "accessConfigs": [{}]}],
+    "serviceAccount": {
+        "email": "mlops-dev-vm@p.iam.gserviceaccount.com",
+        "scopes": ["https://www.googleapis.com/auth/logging.write"],
+    },
+    "metadata": {"block-project-ssh-keys": "true", "serial-port-enable": "false"},
+    "canIpForward": False,
+    "shieldedInstanceConfig": {"enableSecureBoot": True, "enableVtpm": True, "enableIntegrityMonitoring": True},
+}
+GOOD_SSH_RULE: dict[str, Any] = {
+    "network": "projects/p/global/networks/mlops-vpc",
+    "direction": "INGRESS",
+    "allows": [{"protocol": "tcp", "ports": ["22"]}],
+    "sourceRanges": ["203.0.113.0/24"],
+}
+GOOD_NETWORK: dict[str, Any] = {"name": "mlops-vpc", "autoCreateSubnetworks": False}
+
+
+def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    result = copy.deepcopy(base)
+    result.update(changes)
+    return result
+
+
+# (policy, resource type, passing props, failing props)
+CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+    ("cis-3.1-no-default-network", NETWORK, GOOD_NETWORK, changed(GOOD_NETWORK, name="default")),
+    ("cis-3.1-no-default-network", NETWORK, GOOD_NETWORK, {"name": "auto"}),
+    ("cis-3.1-no-default-network", FIREWALL, GOOD_SSH_RULE, changed(GOOD_SSH_RULE, network="default")),
+    (
+        "cis-3.1-no-default-network",
+        INSTANCE,
+        GOOD_INSTANCE,
+        changed(GOOD_INSTANCE, networkInterfaces=[{"network": "global/networks/default"}]),
+    ),
+    (
+        "cis-3.6-no-ssh-from-internet",
+        FIREWALL,
+        GOOD_SSH_RULE,
+        changed(GOOD_SSH_RULE, sourceRanges=["203.0.113.0/24", "0.0.0.0/0"]),
+    ),
+    (
+        "cis-3.6-no-ssh-from-internet",
+        FIREWALL,
+        changed(GOOD_SSH_RULE, sourceRanges=["0.0.0.0/0"], allows=[{"protocol": "tcp", "ports": ["8000"]}]),
+        changed(GOOD_SSH_RULE, sourceRanges=["::/0"], allows=[{"protocol": "tcp", "ports": ["20-30"]}]),
+    ),
+    (
+        "cis-3.6-no-ssh-from-internet",
+        FIREWALL,
+        changed(GOOD_SSH_RULE, sourceRanges=["0.0.0.0/0"], direction="EGRESS"),
+        changed(GOOD_SSH_RULE, sourceRanges=["0.0.0.0/0"], allows=[{"protocol": "all"}]),
+    ),
+    (
+        "cis-3.7-no-rdp",
+        FIREWALL,
+        GOOD_SSH_RULE,
+        changed(GOOD_SSH_RULE, allows=[{"protocol": "tcp", "ports": ["3389"]}]),
+    ),
+    (
+        "cis-3.7-no-rdp",
+        FIREWALL,
+        changed(GOOD_SSH_RULE, allows=[{"protocol": "udp", "ports": ["3389"]}]),
+        changed(GOOD_SSH_RULE, allows=[{"protocol": "tcp", "ports": ["3000-4000"]}]),
+    ),
+    (
+        "cis-4.1-no-default-service-account",
+        INSTANCE,
+        GOOD_INSTANCE,
+        changed(
+            GOOD_INSTANCE,
+            serviceAccount={"email": "123456789012-compute@developer.gserviceaccount.com", "scopes": []},
+        ),
+    ),
+    (
+        "cis-4.1-no-default-service-account",
+        TEMPLATE,
+        GOOD_INSTANCE,
+        changed(GOOD_INSTANCE, serviceAccount={"email": "default", "scopes": []}),
+    ),
+    (
+        "cis-4.2-no-full-api-scope",
+        INSTANCE,
+        GOOD_INSTANCE,
+        changed(
+            GOOD_INSTANCE,
+            serviceAccount={
+                "email": "mlops-dev-vm@p.iam.gserviceaccount.com",
+                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            },
+        ),
+    ),
+    (
+        "cis-4.3-block-project-ssh-keys",
+        INSTANCE,
+        GOOD_INSTANCE,
+        changed(GOOD_INSTANCE, metadata={"serial-port-enable": "false"}),
+    ),
+    (
+        "cis-4.5-serial-port-disabled",
+        INSTANCE,
+        GOOD_INSTANCE,
+        changed(GOOD_INSTANCE, metadata={"block-project-ssh-keys": "true", "serial-port-enable": "TRUE"}),
+    ),
+    (
+        "cis-4.5-serial-port-disabled",
+        INSTANCE,
+        GOOD_INSTANCE,
+        changed(GOOD_INSTANCE, metadata={"block-project-ssh-keys": "true"}),
+    ),
+    ("cis-4.6-no-ip-forwarding", INSTANCE, GOOD_INSTANCE, changed(GOOD_INSTANCE, canIpForward=True)),
+    (
+        "cis-4.8-shielded-vm",
+        INSTANCE,
+        GOOD_INSTANCE,
+        changed(GOOD_INSTANCE, shieldedInstanceConfig={"enableVtpm": True, "enableIntegrityMonitoring": True}),
+    ),
+    (
+        "cis-4.8-shielded-vm",
+        INSTANCE,
+        GOOD_INSTANCE,
+        changed(
+            GOOD_INSTANCE,
+            shieldedInstanceConfig={"enableSecureBoot": True, "enableVtpm": False, "enableIntegrityMonitoring": True},
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy_name", "resource_type", "passing", "failing"),
+    CASES,
+    ids=[f"{case[0]}-{case[1].rsplit(':', 1)[-1]}-{index}" for index, case in enumerate(CASES)],
+)
+def test_policy_passes_good_and_reports_bad_resource(
+    policy_name: str, resource_type: str, passing: dict[str, Any], failing: dict[str, Any]
+) -> None:
+    assert violations(policy_name, resource_type, passing) == []
+    assert len(violations(policy_name, resource_type, failing)) >= 1
+
+
+def test_every_policy_has_a_passing_and_a_failing_case() -> None:
+    assert {case[0] for case in CASES} | {"no-internal-service-port"} == set(RULES)
+
+
+@pytest.mark.parametrize("service", SERVICES.internal(), ids=lambda service: service.name)
+def test_no_firewall_rule_may_open_an_internal_service_port(service: Any) -> None:
+    public_api = changed(GOOD_SSH_RULE, allows=[{"protocol": "tcp", "ports": [str(SERVICES.api.port)]}])
+    assert violations("no-internal-service-port", FIREWALL, public_api) == []
+    # Even from an admin range: internal services are reached over an SSH tunnel only.
+    opening = changed(GOOD_SSH_RULE, allows=[{"protocol": "tcp", "ports": [str(service.port)]}])
+    reported = violations("no-internal-service-port", FIREWALL, opening)
+    assert len(reported) == 1
+    assert service.name in reported[0]
+
+
+def test_a_port_range_over_internal_services_names_each_of_them() -> None:
+    ports = sorted(service.port for service in SERVICES.internal())
+    opening = changed(GOOD_SSH_RULE, allows=[{"protocol": "tcp", "ports": [f"{ports[0]}-{ports[-1]}"]}])
+    assert len(violations("no-internal-service-port", FIREWALL, opening)) == len(ports)
+
+
+def test_policies_ignore_resource_types_they_do_not_govern() -> None:
+    for name in RULES:
+        assert violations(name, "gcp:storage/bucket:Bucket", {"name": "default", "canIpForward": True}) == []
+
+
+def test_every_policy_is_mandatory_and_named_after_its_rule() -> None:
+    built = policies()
+    assert [policy.name for policy in built] == list(RULES)
+    for policy in built:
+        assert isinstance(policy, ResourceValidationPolicy)
+        assert policy.enforcement_level is EnforcementLevel.MANDATORY
+        assert policy.description
+
+
+def test_cis_items_covered_are_the_ones_the_issue_requires() -> None:
+    required = {"3.1", "3.6", "3.7", "4.1", "4.2", "4.3", "4.5", "4.6", "4.8"}
+    assert {rule.cis_item for rule in RULES.values()} - {"-"} == required
