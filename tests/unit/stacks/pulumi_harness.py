@@ -26,7 +26,9 @@ from stacks.stack_config import load_stack_settings
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEST_GCP_PROJECT = "test-project-123"
 FAKE_IP = "198.51.100.7"
-FAKE_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nFAKEPRIVATEKEYMATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
+FAKE_PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nFAKEPRIVATEKEYMATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
+)
 FAKE_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFAKEPUBLIC"
 FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFAKEHOST"
 
@@ -125,7 +127,7 @@ class RecordingMonitor(MockMonitor):
         self.registrations: list[Registration] = []
         self._lock = threading.Lock()
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the engine's RPC name
+    def RegisterResource(self, request: Any) -> Any:
         with self._lock:
             response = super().RegisterResource(request)
             self.registrations.append(

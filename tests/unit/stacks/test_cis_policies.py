@@ -6,11 +6,11 @@ import copy
 from typing import Any
 
 import pytest
+from policy_harness import violations
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 
 from config.services import SERVICES
 from policy.cis_gcp import RULES, policies
-from policy_harness import violations
 
 INSTANCE = "gcp:compute/instance:Instance"
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
@@ -25,7 +25,11 @@ GOOD_INSTANCE: dict[str, Any] = {
     },
     "metadata": {"block-project-ssh-keys": "true", "serial-port-enable": "false"},
     "canIpForward": False,
-    "shieldedInstanceConfig": {"enableSecureBoot": True, "enableVtpm": True, "enableIntegrityMonitoring": True},
+    "shieldedInstanceConfig": {
+        "enableSecureBoot": True,
+        "enableVtpm": True,
+        "enableIntegrityMonitoring": True,
+    },
 }
 GOOD_SSH_RULE: dict[str, Any] = {
     "network": "projects/p/global/networks/mlops-vpc",
@@ -133,7 +137,9 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         "cis-4.8-shielded-vm",
         INSTANCE,
         GOOD_INSTANCE,
-        changed(GOOD_INSTANCE, shieldedInstanceConfig={"enableVtpm": True, "enableIntegrityMonitoring": True}),
+        changed(
+            GOOD_INSTANCE, shieldedInstanceConfig={"enableVtpm": True, "enableIntegrityMonitoring": True}
+        ),
     ),
     (
         "cis-4.8-shielded-vm",
@@ -141,7 +147,11 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         GOOD_INSTANCE,
         changed(
             GOOD_INSTANCE,
-            shieldedInstanceConfig={"enableSecureBoot": True, "enableVtpm": False, "enableIntegrityMonitoring": True},
+            shieldedInstanceConfig={
+                "enableSecureBoot": True,
+                "enableVtpm": False,
+                "enableIntegrityMonitoring": True,
+            },
         ),
     ),
 ]

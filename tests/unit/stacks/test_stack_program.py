@@ -6,10 +6,6 @@ import ipaddress
 from pathlib import Path
 
 import pytest
-
-from config.services import SERVICES, Exposure
-from config.stack_settings import parse_stack_config
-from policy.cis_gcp import RULES
 from policy_harness import violations
 from pulumi_harness import (
     ADDRESS,
@@ -26,6 +22,10 @@ from pulumi_harness import (
     run_program,
     stack_files,
 )
+
+from config.services import SERVICES, Exposure
+from config.stack_settings import parse_stack_config
+from policy.cis_gcp import RULES
 from stacks.compute import SERVICE_ACCOUNT_ROLES
 
 STACK_FILES = stack_files()
