@@ -40,5 +40,9 @@ def violations(policy_name: str, resource_type: str, props: Mapping[str, Any]) -
         ),
         provider=None,
     )
-    RULES[policy_name].validate(args, lambda message, urn=None: reported.append(message))
+
+    def report_violation(message: str, urn: str | None = None) -> None:
+        reported.append(message)
+
+    RULES[policy_name].validate(args, report_violation)
     return reported

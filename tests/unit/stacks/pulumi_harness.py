@@ -129,7 +129,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         with self._lock:
-            response = super().RegisterResource(request)
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             self.registrations.append(
                 Registration(
                     type=request.type,
@@ -179,7 +179,7 @@ def run_program(config: Mapping[str, str], stack: str = "dev", repo_root: Path =
     monitor = configure_engine(config, stack)
     collected: dict[str, Any] = {}
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[None]:
         outputs = deploy(load_stack_settings(), stack, repo_root).outputs
 

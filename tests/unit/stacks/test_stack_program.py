@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import runpy
 from pathlib import Path
 
+import pulumi
 import pytest
 from policy_harness import violations
 from pulumi_harness import (
@@ -15,9 +17,11 @@ from pulumi_harness import (
     IAM_MEMBER,
     INSTANCE,
     NETWORK,
+    REPO_ROOT,
     SERVICE_ACCOUNT,
     SUBNETWORK,
     Deployment,
+    configure_engine,
     engine_config,
     run_program,
     stack_files,
@@ -229,3 +233,15 @@ def test_a_configured_admin_key_is_added_next_to_the_generated_key() -> None:
     deployment = run_program(config)
     lines = deployment.one(INSTANCE).inputs["metadata"]["ssh-keys"].splitlines()
     assert lines == [f"deploy:{FAKE_PUBLIC_KEY} mlops-platform-deploy", f"deploy:{admin_key}"]
+
+
+def test_entry_point_runs_like_the_pulumi_language_host_runs_it() -> None:
+    """`main: stacks/` makes the host run the folder as __main__; it must validate, declare, export."""
+    monitor = configure_engine(engine_config(STACK_FILES[0]), stack="dev")
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def program() -> None:
+        runpy.run_path(str(REPO_ROOT / "stacks"), run_name="__main__")
+
+    program()
+    assert INSTANCE in {registration.type for registration in monitor.registrations}
