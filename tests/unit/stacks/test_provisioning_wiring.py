@@ -148,3 +148,13 @@ def test_content_hash_is_independent_of_creation_order(tmp_path: Path) -> None:
             (root / "config").mkdir(parents=True, exist_ok=True)
             (root / "config" / name).write_text(name)
     assert content_hash(first) == content_hash(second)
+
+
+def test_environment_names_are_the_ones_the_entry_point_reads() -> None:
+    from stacks import provision, provisioning
+
+    for name in ("ENV_PRIVATE_KEY", "ENV_HOST_KEY", "ENV_GRAFANA_PASSWORD", "ENV_MLFLOW_PASSWORD"):
+        assert getattr(provisioning, name) == getattr(provision, name)
+    assert {getattr(provisioning, name) for name in dir(provisioning) if name.startswith("ENV_")} == set(
+        SECRET_ENV
+    )
