@@ -1,0 +1,334 @@
+"""`python -m bench.run` (`make bench`): this API vs `mlflow models serve` vs a constant-response ceiling.
+
+Trains into a temporary SQLite store, starts the three servers side by side on loopback (two
+workers each), checks each predicts correctly, drives them one after another with wrk, then times
+the registered model in process (scikit-learn vs the ONNX fast form). Everything it writes lives
+in one temporary directory that is removed at the end, also on Ctrl-C or an error. The last line:
+
+    bench: ratio_vs_mlflow=<x> ratio_vs_ceiling=<y> p99_ms=<z> errors=<n>
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import servers
+from bench.inprocess import Timing, time_predictions
+from bench.servers import Server, child_env, free_port, http
+from bench.wrk import CONNECTIONS, THREADS, WrkResult, run_wrk, write_post_script
+
+MODEL_NAME = "iris-classifier"
+WORKERS = 2
+FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+VIRGINICA = [6.7, 3.0, 5.2, 2.3]
+TARGETS = {"ratio_vs_mlflow": 20.0, "ratio_vs_ceiling": 0.8, "p99_ms": 10.0, "errors": 0}
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+def predict_body(features: list[float]) -> dict[str, Any]:
+    return {"features": features}
+
+
+def invocations_body(features: list[float]) -> dict[str, Any]:
+    return {"dataframe_split": {"columns": list(FEATURES), "data": [features]}}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One benchmarked server: how to start it, where it is ready, what to POST and how to check."""
+
+    name: str
+    path: str
+    ready_path: str
+    body: Callable[[list[float]], dict[str, Any]]
+    answer: Callable[[Any], str]  # the predicted class in a response body
+
+
+def _predict_answer(body: Any) -> str:
+    return str(body["prediction"])
+
+
+def _invocations_answer(body: Any) -> str:
+    return str(body["predictions"][0])
+
+
+API = Target("this API (gunicorn, ONNX)", "/predict", "/ready", predict_body, _predict_answer)
+MLFLOW = Target("mlflow models serve", "/invocations", "/ping", invocations_body, _invocations_answer)
+CEILING = Target("ceiling (constant JSON)", "/predict", "/ready", predict_body, _predict_answer)
+
+
+def train(work: Path, tracking_uri: str) -> str:
+    """Run the real training command; return the registered version."""
+    say(f"training into {tracking_uri} (about 20-60 s)")
+    env = child_env(
+        {
+            "MLOPS_TRACKING_URI": tracking_uri,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLOPS_ARTIFACT_ROOT": str(work / "artifacts"),
+        }
+    )
+    log = work / "train.log"
+    with log.open("wb") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "app.train"],
+            env=env,
+            cwd=servers.REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"training failed ({done.returncode}):\n{log.read_text()[-3000:]}")
+    from mlflow import MlflowClient
+
+    version = MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(MODEL_NAME, "champion")
+    return str(version.version)
+
+
+def gunicorn_server(name: str, app: str, work: Path, tracking_uri: str) -> Server:
+    """`app` under the API's production gunicorn config (app/gunicorn_conf.py), 2 sync workers."""
+    port = free_port()
+    env = child_env(
+        {
+            "MLOPS_TRACKING_URI": tracking_uri,
+            "MLOPS_HOST": "127.0.0.1",
+            "MLOPS_PORT": str(port),
+            "MLOPS_WORKERS": str(WORKERS),
+            "MLOPS_MODEL_CACHE_DIR": str(work / f"{name}-cache"),
+            "MLOPS_METRICS_DIR": str(work / f"{name}-metrics"),
+            "TMPDIR": str(work / "tmp"),
+        }
+    )
+    args = [str(servers.VENV_BIN / "gunicorn"), "--config", "python:app.gunicorn_conf", app]
+    return servers.start(name, args, env, work, port)
+
+
+def mlflow_server(work: Path, tracking_uri: str) -> Server:
+    port = free_port()
+    env = child_env(
+        {
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            # The model was trained by this run: trust its skops file (see ENVIRONMENT.md).
+            "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+            "TMPDIR": str(work / "tmp"),
+        }
+    )
+    args = [
+        str(servers.VENV_BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        f"models:/{MODEL_NAME}@champion",
+        "--env-manager",
+        "local",
+        "--workers",
+        str(WORKERS),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    return servers.start("mlflow", args, env, work, port)
+
+
+def check_predictions(target: Target, server: Server, constant: bool = False) -> None:
+    """Each server must answer the right class before it is loaded (the ceiling: its constant)."""
+    cases = [(SETOSA, "setosa")] if constant else [(SETOSA, "setosa"), (VIRGINICA, "virginica")]
+    for features, expected in cases:
+        status, body = http(server.base_url + target.path, target.body(features))
+        if status != 200:
+            raise RuntimeError(f"{target.name}: HTTP {status} for {features}: {body}")
+        got = target.answer(body)
+        if got != expected:
+            raise RuntimeError(f"{target.name}: {features} predicted {got!r}, expected {expected!r}")
+    say(f"{target.name} at {server.base_url}{target.path} predicts correctly")
+
+
+def load(target: Target, server: Server, work: Path, warmup: int, duration: int) -> WrkResult:
+    script = write_post_script(work / f"{server.name}.lua", target.body(SETOSA))
+    url = server.base_url + target.path
+    say(
+        f"{target.name}: warm-up {warmup} s, then {duration} s ({THREADS} threads, {CONNECTIONS} connections)"
+    )
+    run_wrk(url, script, warmup)
+    result, raw = run_wrk(url, script, duration)
+    (work / f"{server.name}.wrk.txt").write_text(raw)
+    if server.process.poll() is not None:
+        raise RuntimeError(f"{target.name} died under load; log:\n{server.log_tail()}")
+    return result
+
+
+def print_load_table(results: list[tuple[Target, WrkResult]]) -> None:
+    print()
+    print(f"{'server':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for target, r in results:
+        print(
+            f"{target.name:<28} {r.requests_per_second:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
+        )
+    print()
+
+
+def print_inprocess_table(timings: list[Timing]) -> None:
+    print(f"{'in-process predict':<20} {'sklearn ms':>11} {'ONNX ms':>9} {'speedup':>8}")
+    for t in timings:
+        print(f"{t.label:<20} {t.sklearn_ms:>11.3f} {t.fast_ms:>9.4f} {t.speedup:>7.0f}x")
+    print()
+
+
+def summary_line(ours: WrkResult, mlflow: WrkResult, ceiling: WrkResult) -> tuple[str, dict[str, float]]:
+    values: dict[str, float] = {
+        "ratio_vs_mlflow": ours.requests_per_second / mlflow.requests_per_second,
+        "ratio_vs_ceiling": ours.requests_per_second / ceiling.requests_per_second,
+        "p99_ms": ours.p99_ms,
+        "errors": ours.errors,
+    }
+    line = (
+        f"bench: ratio_vs_mlflow={values['ratio_vs_mlflow']:.1f} "
+        f"ratio_vs_ceiling={values['ratio_vs_ceiling']:.2f} "
+        f"p99_ms={values['p99_ms']:.2f} errors={ours.errors}"
+    )
+    return line, values
+
+
+def print_targets(values: dict[str, float]) -> None:
+    checks = {
+        "ratio_vs_mlflow": values["ratio_vs_mlflow"] >= TARGETS["ratio_vs_mlflow"],
+        "ratio_vs_ceiling": values["ratio_vs_ceiling"] >= TARGETS["ratio_vs_ceiling"],
+        "p99_ms": values["p99_ms"] <= TARGETS["p99_ms"],
+        "errors": values["errors"] == TARGETS["errors"],
+    }
+    wanted = {
+        "ratio_vs_mlflow": ">= 20",
+        "ratio_vs_ceiling": ">= 0.8",
+        "p99_ms": "<= 10",
+        "errors": "= 0",
+    }
+    for key, met in checks.items():
+        say(f"target {key} {wanted[key]}: {'met' if met else 'MISSED'} ({values[key]:.3g})")
+
+
+def describe_machine() -> None:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    import mlflow
+
+    say(
+        f"machine: {os.cpu_count()} CPUs ({cpu}), {pages / 2**30:.1f} GiB RAM, "
+        f"Python {platform.python_version()}, mlflow {mlflow.__version__}, load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into an exception so the cleanup below runs as it does for Ctrl-C."""
+
+    def raise_exit(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(work: Path, warmup: int, duration: int) -> str:
+    tracking_uri = f"sqlite:///{work}/mlflow.db"
+    version = train(work, tracking_uri)
+    say(f"{MODEL_NAME} version {version} is @champion")
+
+    started: list[Server] = []
+    try:
+        api = gunicorn_server("api", "app.api:create_app()", work, tracking_uri)
+        started.append(api)
+        mlflow = mlflow_server(work, tracking_uri)
+        started.append(mlflow)
+        ceiling = gunicorn_server("ceiling", "bench.ceiling_app:create_app()", work, tracking_uri)
+        started.append(ceiling)
+        pairs = ((API, api), (MLFLOW, mlflow), (CEILING, ceiling))
+        for target, server in pairs:
+            server.wait_ready(target.ready_path, timeout=180)
+            check_predictions(target, server, constant=target is CEILING)
+
+        results = [(target, load(target, server, work, warmup, duration)) for target, server in pairs]
+    finally:
+        for server in started:
+            server.stop()
+    print_load_table(results)
+
+    say("timing the registered model in process (scikit-learn vs ONNX)")
+    from mlflow.artifacts import download_artifacts
+
+    model_dir = Path(
+        download_artifacts(
+            artifact_uri=f"models:/{MODEL_NAME}/{version}",
+            dst_path=str(work / "model"),
+            tracking_uri=tracking_uri,
+        )
+    )
+    print_inprocess_table(time_predictions(model_dir))
+
+    ours, theirs, ceiling_result = (result for _, result in results)
+    line, values = summary_line(ours, theirs, ceiling_result)
+    print_targets(values)
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--duration", type=int, default=15, help="measured seconds per server (default 15)")
+    parser.add_argument("--warmup", type=int, default=4, help="warm-up seconds per server (default 4)")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed; run `make system-deps`", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
+    (work / "tmp").mkdir()
+    say(f"working directory {work} (removed at the end)")
+    describe_machine()
+    # Everything this process and its children write goes under `work`.
+    os.environ["TMPDIR"] = str(work / "tmp")
+    tempfile.tempdir = str(work / "tmp")
+    started = time.monotonic()
+    try:
+        with stop_on_sigterm():
+            line = run(work, args.warmup, args.duration)
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    finally:
+        tempfile.tempdir = None
+        shutil.rmtree(work, ignore_errors=True)
+    say(f"done in {time.monotonic() - started:.0f} s")
+    print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Drive a server with wrk (POST JSON through a Lua script) and parse wrk's `--latency` report."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+THREADS = 2
+CONNECTIONS = 16
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_DURATION = r"([\d.]+)(us|ms|s|m|h)"
+
+
+class WrkOutputError(ValueError):
+    """wrk printed something this parser does not understand."""
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: int
+    non_2xx: int
+
+    @property
+    def errors(self) -> int:
+        """Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers."""
+        return self.socket_errors + self.non_2xx
+
+
+def _to_ms(value: str, unit: str) -> float:
+    return float(value) * _UNIT_MS[unit]
+
+
+def _percentile(output: str, percent: int) -> float:
+    match = re.search(rf"^\s+{percent}(?:\.0+)?%\s+{_DURATION}\s*$", output, re.MULTILINE)
+    if match is None:
+        raise WrkOutputError(f"no {percent}% latency line (run wrk with --latency)")
+    return _to_ms(match.group(1), match.group(2))
+
+
+def parse_wrk_output(output: str) -> WrkResult:
+    """Requests, req/s, p50/p99 in ms and errors from the text `wrk --latency` prints."""
+    total = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    if total is None or rate is None:
+        raise WrkOutputError("no 'N requests in' or 'Requests/sec:' line")
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output, re.MULTILINE
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(
+        requests=int(total.group(1)),
+        requests_per_second=float(rate.group(1)),
+        p50_ms=_percentile(output, 50),
+        p99_ms=_percentile(output, 99),
+        socket_errors=sum(int(n) for n in socket.groups()) if socket else 0,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+    )
+
+
+def write_post_script(path: Path, body: Any) -> Path:
+    """A wrk Lua script that POSTs `body` as JSON on every request."""
+    # A JSON text is a valid Lua long-bracket string as long as it holds no "]]".
+    text = json.dumps(body)
+    if "]]" in text:
+        raise ValueError("body must not contain ']]'")
+    path.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{text}]]\n'
+    )
+    return path
+
+
+def run_wrk(url: str, script: Path, seconds: int, timeout_seconds: int = 5) -> tuple[WrkResult, str]:
+    """Run wrk against `url` for `seconds`; return the parsed result and wrk's raw output."""
+    args = [
+        "wrk",
+        f"--threads={THREADS}",
+        f"--connections={CONNECTIONS}",
+        f"--duration={seconds}s",
+        f"--timeout={timeout_seconds}s",
+        f"--script={script}",
+        "--latency",
+        url,
+    ]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk exited with {done.returncode}: {done.stderr.strip() or done.stdout.strip()}")
+    return parse_wrk_output(done.stdout), done.stdout
