@@ -55,9 +55,10 @@ def _download_version(tracking_uri: str, name: str, version: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
     try:
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=str(staging), tracking_uri=tracking_uri
-        )
+        # models:/ URIs resolve through the registry URI, which does not follow `tracking_uri=`.
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(staging))
         try:
             staging.rename(target)
         except OSError:  # another worker won the race; its copy is identical

@@ -21,6 +21,7 @@ class TrainedStore:
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
     """Train once per session with the real command into a SQLite store (about 15 s)."""
+    import mlflow
     import mlflow.artifacts
 
     root = tmp_path_factory.mktemp("mlflow")
@@ -28,9 +29,9 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
     result = train(tracking_uri, root / "artifacts", root / "train.log")
     assert result.returncode == 0, result.stdout + result.stderr
     model_dir = root / "champion"
-    mlflow.artifacts.download_artifacts(
-        artifact_uri="models:/iris-classifier@champion", dst_path=str(model_dir), tracking_uri=tracking_uri
-    )
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    mlflow.artifacts.download_artifacts(artifact_uri="models:/iris-classifier@champion", dst_path=str(model_dir))
     return TrainedStore(tracking_uri, root / "artifacts", root, model_dir)
 
 

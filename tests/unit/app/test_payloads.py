@@ -1,0 +1,136 @@
+"""Request parsing: every accepted form and every rejection reason, without a server."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.iris import FEATURE_NAMES
+from app.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def body(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_features_form_gives_one_row() -> None:
+    parsed = parse_predict({"features": ROW}, 4, 10)
+    assert not parsed.batch
+    assert parsed.rows.dtype == np.float32
+    assert parsed.rows.tolist() == [pytest.approx(ROW)]
+
+
+def test_instances_form_gives_a_batch() -> None:
+    parsed = parse_predict({"instances": [ROW, [6.7, 3.0, 5.2, 2.3]]}, 4, 10)
+    assert parsed.batch
+    assert parsed.rows.shape == (2, 4)
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "reason", "fragment"),
+    [
+        ({}, 422, "missing_field", "features"),
+        ({"features": ROW, "extra": 1}, 422, "unexpected_field", "extra"),
+        ({"features": ROW, "instances": [ROW]}, 422, "unexpected_field", "only one"),
+        ([ROW], 422, "wrong_type", "object"),
+        ({"features": "5.1,3.5"}, 422, "wrong_type", "features"),
+        ({"features": [1, 2, 3]}, 422, "wrong_feature_count", "got 3"),
+        ({"features": [1, 2, 3, 4, 5]}, 422, "wrong_feature_count", "got 5"),
+        ({"features": [1, "2", 3, 4]}, 422, "not_a_number", "features[1]"),
+        ({"features": [1, None, 3, 4]}, 422, "not_a_number", "features[1]"),
+        ({"features": [True, 2, 3, 4]}, 422, "not_a_number", "features[0]"),
+        ({"instances": []}, 422, "empty_batch", "instances"),
+        ({"instances": [ROW] * 11}, 422, "too_many_rows", "limit is 10"),
+        ({"instances": [ROW, [1, 2]]}, 422, "wrong_feature_count", "instances[1]"),
+    ],
+)
+def test_predict_rejections_name_the_problem(payload: object, status: int, reason: str, fragment: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_predict(payload, 4, 10)
+    assert (caught.value.status, caught.value.reason) == (status, reason)
+    assert fragment in caught.value.message
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_json_literals_are_rejected(literal: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_json_body(f'{{"features": [1, 2, 3, {literal}]}}'.encode(), "application/json")
+    assert caught.value.reason == "non_finite"
+
+
+def test_overflowing_number_is_non_finite() -> None:
+    payload = parse_json_body(b'{"features": [1e400, 2, 3, 4]}', "application/json")
+    with pytest.raises(InvalidRequest) as caught:
+        parse_predict(payload, 4, 10)
+    assert caught.value.reason == "non_finite"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status", "reason"),
+    [
+        (b"{not json", "application/json", 400, "invalid_json"),
+        (b"", "application/json", 400, "invalid_json"),
+        (b"\xff\xfe", "application/json", 400, "invalid_json"),
+        (body({"features": ROW}), "text/plain", 415, "unsupported_media_type"),
+        (body({"features": ROW}), None, 415, "unsupported_media_type"),
+    ],
+)
+def test_body_level_rejections(raw: bytes, content_type: str | None, status: int, reason: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_json_body(raw, content_type)
+    assert (caught.value.status, caught.value.reason) == (status, reason)
+
+
+def test_content_type_parameters_are_accepted() -> None:
+    assert parse_json_body(body({"a": 1}), "application/json; charset=utf-8") == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [ROW]}},
+        {"dataframe_split": {"columns": list(reversed(FEATURE_NAMES)), "data": [list(reversed(ROW))]}},
+        {"dataframe_split": {"data": [ROW]}},
+        {"dataframe_records": [dict(zip(FEATURE_NAMES, ROW, strict=True))]},
+        {"instances": [ROW]},
+        {"instances": [dict(zip(FEATURE_NAMES, ROW, strict=True))]},
+        {"inputs": [ROW]},
+        {"inputs": {name: [value] for name, value in zip(FEATURE_NAMES, ROW, strict=True)}},
+        {"inputs": [ROW], "params": {}},
+    ],
+)
+def test_every_mlflow_input_form_gives_the_same_row(payload: object) -> None:
+    rows = parse_invocations(payload, FEATURE_NAMES, 10)
+    assert rows.tolist() == [pytest.approx(ROW)]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({}, "missing_field"),
+        ({"inputs": [ROW], "instances": [ROW]}, "unexpected_field"),
+        ({"inputs": [ROW], "bogus": 1}, "unexpected_field"),
+        ({"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [ROW]}}, "missing_field"),
+        ({"dataframe_split": {"columns": [*FEATURE_NAMES, "x"], "data": [[*ROW, 1]]}}, "unexpected_field"),
+        ({"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [ROW[:3]]}}, "wrong_feature_count"),
+        ({"dataframe_split": {"columns": list(FEATURE_NAMES)}}, "missing_field"),
+        ({"dataframe_records": []}, "empty_batch"),
+        ({"dataframe_records": [{"sepal_length": 1}]}, "missing_field"),
+        ({"inputs": {"sepal_length": [1, 2], "sepal_width": [1]}}, "wrong_type"),
+        ({"instances": [ROW] * 11}, "too_many_rows"),
+    ],
+)
+def test_invocations_rejections(payload: object, reason: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_invocations(payload, FEATURE_NAMES, 10)
+    assert caught.value.reason == reason
+    assert caught.value.status == 422
+
+
+def test_unknown_reason_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="unknown rejection reason"):
+        InvalidRequest(422, "made_up", "x")

@@ -1,0 +1,74 @@
+"""Invalid settings stop startup with a message naming the environment variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from config.app_settings import ApiSettings, TrainSettings, describe_validation_error
+
+
+def test_defaults_serve_the_champion_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("MLOPS_HOST", "MLOPS_PORT", "MLOPS_MODEL_SOURCE", "MLOPS_MODEL_ALIAS"):
+        monkeypatch.delenv(key, raising=False)
+    settings = ApiSettings()
+    assert (settings.host, settings.port, settings.model_alias) == ("127.0.0.1", 8000, "champion")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "cls"),
+    [
+        ("MLOPS_PORT", "eighty", ApiSettings),
+        ("MLOPS_PORT", "70000", ApiSettings),
+        ("MLOPS_WORKERS", "0", ApiSettings),
+        ("MLOPS_MODEL_SOURCE", "s3", ApiSettings),
+        ("MLOPS_N_ESTIMATORS", "-3", TrainSettings),
+        ("MLOPS_TEST_SIZE", "1.5", TrainSettings),
+        ("MLOPS_EXPORT_CHECK_ROWS", "100", TrainSettings),
+    ],
+)
+def test_invalid_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, cls: type
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as caught:
+        cls()
+    assert f"invalid setting {variable}:" in describe_validation_error(caught.value)
+
+
+def test_path_source_requires_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_MODEL_SOURCE", "path")
+    monkeypatch.delenv("MLOPS_MODEL_PATH", raising=False)
+    with pytest.raises(ValidationError, match="MLOPS_MODEL_PATH must be set"):
+        ApiSettings()
+
+
+def test_gunicorn_refuses_to_start_on_a_bad_setting() -> None:
+    """The real entry point exits non-zero with the variable's name and no traceback."""
+    gunicorn = f"{sys.prefix}/bin/gunicorn"
+    result = subprocess.run(
+        [gunicorn, "--config", "python:app.gunicorn_conf", "app.api:create_app()"],
+        env={"MLOPS_WORKERS": "many", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "invalid setting MLOPS_WORKERS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_training_refuses_a_bad_flag_value() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.train", "--n-estimators", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "invalid setting MLOPS_N_ESTIMATORS" in result.stderr
