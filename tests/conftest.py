@@ -40,7 +40,11 @@ def api_server(trained_store: TrainedStore, tmp_path_factory: pytest.TempPathFac
     """The real API under gunicorn (2 sync workers) serving the champion from the registry."""
     logs = tmp_path_factory.mktemp("api")
     server = start_api(
-        {"MLOPS_TRACKING_URI": trained_store.tracking_uri, "MLOPS_MODEL_CACHE_DIR": str(logs / "cache")},
+        {
+            "MLOPS_TRACKING_URI": trained_store.tracking_uri,
+            "MLOPS_MODEL_CACHE_DIR": str(logs / "cache"),
+            "MLOPS_METRICS_DIR": str(logs / "metrics"),
+        },
         logs / "gunicorn.log",
     )
     yield server

@@ -1,0 +1,137 @@
+"""The real API under gunicorn (2 sync workers) over HTTP: contract, every bad input, metrics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from testsupport import Server
+
+pytestmark = pytest.mark.integration
+
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+VIRGINICA = [6.7, 3.0, 5.2, 2.3]
+TIMEOUT = 10  # a hang fails the test instead of blocking it
+
+
+def post(server: Server, path: str, **kwargs: object) -> requests.Response:
+    return requests.post(f"{server.base_url}{path}", timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
+
+
+def test_old_client_call_still_works(api_server: Server) -> None:
+    response = post(api_server, "/predict", json={"features": SETOSA})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["prediction"] == "setosa"
+    assert body["probabilities"]["setosa"] > 0.9
+    assert body["model"]["name"] == "iris-classifier"
+
+
+def test_batch_and_mlflow_protocol_agree(api_server: Server) -> None:
+    batch = post(api_server, "/predict", json={"instances": [SETOSA, VIRGINICA]}).json()
+    assert [p["prediction"] for p in batch["predictions"]] == ["setosa", "virginica"]
+    columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    split = post(api_server, "/invocations", json={"dataframe_split": {"columns": columns, "data": [SETOSA, VIRGINICA]}})
+    assert split.json() == {"predictions": ["setosa", "virginica"]}
+
+
+BAD_REQUESTS = [
+    # (description, request kwargs, status, reason)
+    ("invalid JSON", {"data": b"{features: [1,2", "headers": {"Content-Type": "application/json"}}, 400, "invalid_json"),
+    ("wrong content type", {"data": b"features=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type"),
+    ("missing field", {"json": {"feature": SETOSA}}, 422, "missing_field"),
+    ("extra field", {"json": {"features": SETOSA, "debug": True}}, 422, "unexpected_field"),
+    ("three features", {"json": {"features": SETOSA[:3]}}, 422, "wrong_feature_count"),
+    ("a string feature", {"json": {"features": [5.1, "wide", 1.4, 0.2]}}, 422, "not_a_number"),
+    ("NaN", {"data": b'{"features": [NaN, 3.5, 1.4, 0.2]}', "headers": {"Content-Type": "application/json"}}, 422, "non_finite"),
+    ("Infinity", {"data": b'{"features": [Infinity, 3.5, 1.4, 0.2]}', "headers": {"Content-Type": "application/json"}}, 422, "non_finite"),
+    ("empty batch", {"json": {"instances": []}}, 422, "empty_batch"),
+    ("too many rows", {"json": {"instances": [SETOSA] * 1001}}, 422, "too_many_rows"),
+    ("body over the limit", {"data": b'{"instances": [' + b"[1,2,3,4]," * 120_000 + b"[1,2,3,4]]}", "headers": {"Content-Type": "application/json"}}, 413, "body_too_large"),
+]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "status", "reason"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_input_gets_a_json_error_naming_the_problem(
+    api_server: Server, case: str, kwargs: dict[str, object], status: int, reason: str
+) -> None:
+    response = post(api_server, "/predict", **kwargs)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["reason"] == reason
+    assert error["status"] == status
+    assert error["message"]
+
+
+def test_unknown_route_is_404_json(api_server: Server) -> None:
+    response = requests.get(f"{api_server.base_url}/no/such/route", timeout=TIMEOUT)
+    assert response.status_code == 404
+    assert response.json()["error"]["reason"] == "not_found"
+
+
+def test_wrong_method_is_405_json(api_server: Server) -> None:
+    response = requests.delete(f"{api_server.base_url}/predict", timeout=TIMEOUT)
+    assert response.status_code == 405
+    assert response.json()["error"]["reason"] == "method_not_allowed"
+
+
+def test_health_ready_openapi(api_server: Server) -> None:
+    assert requests.get(f"{api_server.base_url}/health", timeout=TIMEOUT).json() == {"status": "alive"}
+    ready = requests.get(f"{api_server.base_url}/ready", timeout=TIMEOUT).json()
+    assert ready["status"] == "ready"
+    spec = requests.get(f"{api_server.base_url}/openapi.json", timeout=TIMEOUT).json()
+    assert "/invocations" in spec["paths"]
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(name)}(?:\{{(.*)\}})? (\S+)$", line)
+        if not match:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+def scrape(server: Server) -> str:
+    response = requests.get(f"{server.base_url}/metrics", timeout=TIMEOUT)
+    assert response.headers["Content-Type"].startswith("text/plain")
+    return response.text
+
+
+def test_metrics_count_every_request_across_both_workers(api_server: Server) -> None:
+    before = scrape(api_server)
+    sent = 60
+    for i in range(sent):
+        # A new connection each time, so gunicorn spreads the requests over both workers.
+        post(api_server, "/predict", json={"features": SETOSA if i % 2 else VIRGINICA}, headers={"Connection": "close"})
+    for _ in range(7):
+        post(api_server, "/predict", json={"features": SETOSA[:2]}, headers={"Connection": "close"})
+    requests.get(f"{api_server.base_url}/missing", timeout=TIMEOUT)
+    after = scrape(api_server)
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_value(after, name, **labels) - metric_value(before, name, **labels)
+
+    ok = delta("mlserve_http_requests_total", endpoint="/predict", method="POST", status="200")
+    assert ok == sent
+    assert delta("mlserve_http_requests_total", endpoint="/predict", status="422") == 7
+    assert delta("mlserve_http_requests_total", endpoint="unmatched", status="404") == 1
+    assert delta("mlserve_invalid_requests_total", endpoint="/predict", reason="wrong_feature_count") == 7
+    assert delta("mlserve_predictions_total", class_name="setosa") == sent / 2
+    assert delta("mlserve_predictions_total", class_name="virginica") == sent / 2
+    assert delta("mlserve_http_request_duration_seconds_count", endpoint="/predict", method="POST") == sent + 7
+    assert delta("mlserve_prediction_confidence_count") == sent
+    assert delta("mlserve_feature_training_quantile_count", feature="petal_length") == sent
+    # Gauges: one model, ready in every live worker, baseline shares sum to 1.
+    assert metric_value(after, "mlserve_model_ready") == 1
+    assert metric_value(after, "mlserve_model_info", model_name="iris-classifier", model_format="onnx") == 1
+    assert metric_value(after, "mlserve_baseline_class_share") == pytest.approx(1.0)
+    # Both workers answered, so the totals above were aggregated over two processes' files.
+    metrics_dir = Path(api_server.env["MLOPS_METRICS_DIR"])
+    assert len({p.stem.rsplit("_", 1)[-1] for p in metrics_dir.glob("counter_*.db")}) >= 2
