@@ -259,6 +259,10 @@ def stop_on_sigterm() -> Iterator[None]:
 
 def run(work: Path, warmup: int, duration: int) -> str:
     tracking_uri = f"sqlite:///{work}/mlflow.db"
+    # Registry look-ups in this process too (models:/ downloads) must use the temporary store,
+    # never MLflow's default ./mlflow.db.
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    os.environ["MLFLOW_REGISTRY_URI"] = tracking_uri
     version = train(work, tracking_uri)
     say(f"{MODEL_NAME} version {version} is @champion")
 
