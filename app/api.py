@@ -70,7 +70,7 @@ def record_predictions(
 
 
 def create_app(
-    settings: ApiSettings | None = None, model: LoadedModel | None = None, poll_seconds: float = 5.0
+    settings: ApiSettings | None = None, model: LoadedModel | None = None, poll_seconds: float | None = None
 ) -> Flask:
     """Build the app. With no `model`, load one per settings; poll in the background if none exists."""
     settings = settings or ApiSettings()
@@ -83,7 +83,7 @@ def create_app(
     if model is not None:
         holder.install(model)
     elif not holder.try_load():
-        holder.poll_until_loaded(poll_seconds)
+        holder.poll_until_loaded(poll_seconds or settings.model_poll_seconds)
     app.extensions["model_holder"] = holder
 
     def current_model() -> LoadedModel:

@@ -59,37 +59,22 @@ control_socket_disable = True
 
 
 def _verify_and_pin(server: Any, reloading: bool) -> None:
-    from app import model_source
-    from app.fast_model import FastModelError
+    # Only the light module here: the master must never import onnxruntime (see app/model_pin.py).
+    from app import model_pin
 
-    try:
-        ref = model_source.resolve(_settings) if not reloading else _resolve_fresh()
-        model_source.load_bundle(ref.directory)
-    except model_source.ModelUnavailable as error:
-        server.log.warning("no model yet (%s); workers start not ready and poll for one", error)
-        return
-    except FastModelError as error:
-        if reloading:
-            server.log.error("new model refused, still serving the previous one: %s", error)
-            return
-        server.log.error("refusing to start: %s", error)
+    result = model_pin.check_in_subprocess(dict(os.environ))
+    if result.ok and result.ref is not None:
+        model_pin.pin(result.ref)
+        server.log.info("verified %s version %s; workers will serve it", result.ref.name, result.ref.version)
+    elif result.refused and not reloading:
+        server.log.error("refusing to start: %s", result.message)
         sys.exit(3)
-    model_source.pin(ref)
-    server.log.info("verified %s version %s; workers will serve it", ref.name, ref.version)
-
-
-def _resolve_fresh() -> Any:
-    from app import model_source
-
-    pinned = {k: os.environ.get(k) for k in model_source.PINNED_ENVS}
-    model_source.unpinned()
-    try:
-        return model_source.resolve(_settings)
-    except Exception:
-        for key, value in pinned.items():  # keep serving what was pinned before
-            if value is not None:
-                os.environ[key] = value
-        raise
+    elif result.refused:
+        server.log.error("new model refused, still serving the previous one: %s", result.message)
+    elif reloading and model_pin.pinned() is not None:
+        server.log.warning("could not check for a new model (%s); keeping the current one", result.message)
+    else:
+        server.log.warning("no model yet (%s); workers start not ready and poll for one", result.message)
 
 
 def on_starting(server: Any) -> None:

@@ -11,28 +11,13 @@ from pathlib import Path
 import yaml
 
 from app.fast_model import FastModel, load_bundle
+from app.model_pin import ModelRef, pinned
 
-__all__ = ["ModelRef", "ModelUnavailable", "load", "load_bundle", "pin", "resolve"]
+__all__ = ["LoadedModel", "ModelRef", "ModelUnavailable", "load", "resolve"]
 from config.app_settings import ApiSettings, ModelSource
-
-# Set by the gunicorn master after it verified a model; workers forked later load exactly that
-# directory, so a SIGHUP never lets a worker serve a version the master did not check.
-PINNED_DIR_ENV = "MLOPS_PINNED_MODEL_DIR"
-PINNED_VERSION_ENV = "MLOPS_PINNED_MODEL_VERSION"
-PINNED_NAME_ENV = "MLOPS_PINNED_MODEL_NAME"
-PINNED_ENVS = (PINNED_DIR_ENV, PINNED_NAME_ENV, PINNED_VERSION_ENV)
-
 
 class ModelUnavailable(Exception):
     """No model to serve yet (no champion alias, registry unreachable, empty path)."""
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    name: str
-    version: str
-    source: str
-    directory: Path
 
 
 @dataclass(frozen=True)
@@ -73,7 +58,7 @@ def resolve_registry(settings: ApiSettings) -> ModelRef:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     try:
         version = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
     except MlflowException as error:
@@ -103,27 +88,13 @@ def resolve_path(settings: ApiSettings) -> ModelRef:
 
 
 def resolve(settings: ApiSettings) -> ModelRef:
-    pinned = os.environ.get(PINNED_DIR_ENV)
-    if pinned:
-        source = "registry" if settings.model_source is ModelSource.REGISTRY else "path"
-        name = os.environ.get(PINNED_NAME_ENV, settings.model_name)
-        version = os.environ.get(PINNED_VERSION_ENV, "local")
-        return ModelRef(name, version, source, Path(pinned))
+    """The model the master pinned (see app/model_pin.py), else resolve per settings."""
+    ref = pinned()
+    if ref is not None:
+        return ref
     if settings.model_source is ModelSource.PATH:
         return resolve_path(settings)
     return resolve_registry(settings)
-
-
-def pin(ref: ModelRef) -> None:
-    """Make processes forked from now on load exactly this verified model."""
-    os.environ[PINNED_DIR_ENV] = str(ref.directory)
-    os.environ[PINNED_NAME_ENV] = ref.name
-    os.environ[PINNED_VERSION_ENV] = ref.version
-
-
-def unpinned() -> None:
-    for key in PINNED_ENVS:
-        os.environ.pop(key, None)
 
 
 def load(settings: ApiSettings) -> LoadedModel:

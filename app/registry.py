@@ -20,6 +20,7 @@ def prepare_tracking(tracking_uri: str) -> None:
         # sqlite:///relative/path -> "/relative/path"; sqlite:////abs/path -> "//abs/path"
         Path(parsed.path[1:]).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
 
 
 def is_local_store(tracking_uri: str) -> bool:

@@ -72,3 +72,14 @@ def test_training_refuses_a_bad_flag_value() -> None:
     )
     assert result.returncode == 1
     assert "invalid setting MLOPS_N_ESTIMATORS" in result.stderr
+
+
+def test_gunicorn_master_imports_neither_onnxruntime_nor_mlflow() -> None:
+    """Workers forked from a master holding onnxruntime state hang at exit (seen on SIGHUP)."""
+    code = (
+        "import sys, app.gunicorn_conf, app.model_pin; "
+        "heavy = [m for m in ('onnxruntime', 'mlflow', 'sklearn') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
