@@ -84,8 +84,11 @@ def profile(model_dir: Path) -> None:
         _client_post(api)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
-    print(f"\ncProfile of {REQUESTS} POST /predict (test client), top 20 by own time:")
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(15)
+    stats.sort_stats("cumulative").print_stats(r"/app/|prometheus_client|onnxruntime", 25)
+    print(f"\ncProfile of {REQUESTS} POST /predict (test client): top 15 by own time, then app/,")
+    print("prometheus_client and onnxruntime by cumulative time:")
     print(out.getvalue())
 
 

@@ -118,7 +118,10 @@ def gunicorn_server(name: str, app: str, work: Path, tracking_uri: str) -> Serve
             "TMPDIR": str(work / "tmp"),
         }
     )
-    args = [str(servers.VENV_BIN / "gunicorn"), "--config", "python:app.gunicorn_conf", app]
+    # Only the process name differs from production: `mlops-bench-*` tells the bench's servers
+    # apart from other gunicorns on a shared machine.
+    config = ["--config", "python:app.gunicorn_conf", "--name", f"mlops-bench-{name}"]
+    args = [str(servers.VENV_BIN / "gunicorn"), *config, app]
     return servers.start(name, args, env, work, port)
 
 
