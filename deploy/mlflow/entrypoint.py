@@ -1,0 +1,65 @@
+"""Start the MLflow server with basic auth; the admin password comes from a secret file.
+
+The password never goes into the image, the compose file or the container's environment (which
+`docker inspect` shows): it is read from the mounted secret file and handed to this process's
+environment only. The auth config (no secrets in it) is written to a tmpfs. MLflow creates the
+`admin` user on first start; when the secret changes later, the stored password is rotated here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sys
+from pathlib import Path
+
+SECRET_FILE = Path(os.environ.get("MLFLOW_ADMIN_PASSWORD_FILE", "/run/secrets/mlflow_admin_password"))
+AUTH_DB_URI = os.environ.get("MLFLOW_AUTH_DB_URI", "sqlite:////mlflow/db/basic_auth.db")
+ADMIN_USER = "admin"
+
+
+def _auth_config() -> str:
+    return (
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = {AUTH_DB_URI}\n"
+        f"admin_username = {ADMIN_USER}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+
+
+def _rotate_admin_password(password: str) -> None:
+    """Make the stored admin password equal the secret (a no-op on first start)."""
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore()
+    store.init_db(AUTH_DB_URI)
+    if store.has_user(ADMIN_USER) and not store.authenticate_user(ADMIN_USER, password):
+        store.update_user(ADMIN_USER, password=password)
+        print("mlflow-entrypoint: admin password rotated to the current secret", flush=True)
+
+
+def main() -> None:
+    if not SECRET_FILE.is_file():
+        sys.exit(f"mlflow-entrypoint: secret file {SECRET_FILE} is missing; refusing to start without auth")
+    password = SECRET_FILE.read_text(encoding="utf-8").strip()
+    if not password:
+        sys.exit(f"mlflow-entrypoint: secret file {SECRET_FILE} is empty")
+    config = Path(os.environ.get("TMPDIR", "/tmp"))  # noqa: S108 - a private tmpfs / "mlflow-basic-auth.ini"
+    config.write_text(_auth_config(), encoding="utf-8")
+    _rotate_admin_password(password)
+    # Flask's CSRF key must be the same in every worker and across restarts, and secret: derive it.
+    flask_key = hmac.new(password.encode(), b"mlflow-flask-server-secret-key", hashlib.sha256).hexdigest()
+    env = dict(
+        os.environ,
+        MLFLOW_AUTH_CONFIG_PATH=str(config),
+        MLFLOW_AUTH_ADMIN_PASSWORD=password,
+        MLFLOW_FLASK_SERVER_SECRET_KEY=flask_key,
+    )
+    args = ["mlflow", "server", "--app-name", "basic-auth", *sys.argv[1:]]
+    os.execvpe(args[0], args, env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Fixtures for the end-to-end test: a test host provisioned once by the real entry point."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import e2e_host as testhost
+import pytest
+from e2e_host import TestHost
+from e2e_provision import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
+
+
+@pytest.fixture(scope="session")
+def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionedHost]:
+    testhost.build_base_images()
+    testhost.build_testhost_image()
+    testhost.build_test_prometheus_image()
+    keys = tmp_path_factory.mktemp("keys")
+    private_key, public_key = testhost.generate_ssh_key(keys)
+    host = TestHost.start(f"mlops-e2e-{os.getpid()}", public_key)
+    try:
+        known_hosts = keys / "known_hosts"
+        known_hosts.write_text(f"[127.0.0.1]:{host.ssh_port} {host.host_key()}\n", encoding="utf-8")
+        # What the Pulumi program passes (secrets in the environment only) ...
+        env = {
+            **os.environ,
+            "MLOPS_SSH_PRIVATE_KEY": private_key,
+            "MLOPS_SSH_HOST_KEY": host.host_key(),
+            "MLOPS_MLFLOW_ADMIN_PASSWORD": MLFLOW_PASSWORD,
+            "MLOPS_GRAFANA_ADMIN_PASSWORD": GRAFANA_PASSWORD,
+            # ... plus this machine's build settings: no registry, so a local Python base image,
+            # Debian's BuildKit client, and the machine's CA bundle for pip (stacks/images.py).
+            "MLOPS_DOCKER": testhost.DOCKER,
+            "MLOPS_BASE_IMAGE": testhost.PYTHON_BASE,
+            "MLOPS_BUILD_CA_BUNDLE": testhost.CA_BUNDLE,
+        }
+        first = run_entry_point(host, env)
+        yield ProvisionedHost(host, env, keys / "deploy_key", known_hosts, first)
+    finally:
+        host.remove()

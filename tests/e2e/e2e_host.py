@@ -1,0 +1,166 @@
+"""The local test host that plays the GCP VM: a Debian 13 container booting systemd with sshd.
+
+Everything is built here from local material (no registry pulls): a debootstrap base image, the
+test host image on top of it, and - for the test only - a Prometheus image from Debian's package
+standing in for the catalog's `prom/prometheus`. Images are cached by tag between runs; the host
+container and its Docker volume are fresh for every run and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.services import SERVICES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+# BuildKit (for the CA secret) comes with Debian's client; the newer client on PATH has no buildx.
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+TRIXIE_BASE = "mlops-platform/debian:trixie"
+# The Python base for the repo's own images where python:3.11-slim cannot be pulled.
+PYTHON_BASE = "mlops-platform/python:3.11-bookworm"
+TESTHOST_IMAGE = "mlops-platform/e2e-testhost:trixie"
+DEPLOY_USER = "deploy"
+
+# Flags seen working on this machine (ENVIRONMENT.md): systemd needs the host's cgroups, and the
+# inner Docker needs systempaths unconfined; --privileged fails here ("unable to apply caps").
+SYSTEMD_FLAGS = [
+    "--cgroupns=host",
+    "--cap-add=ALL",
+    "--cap-drop=SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined",
+    "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run",
+    "--tmpfs", "/run/lock",
+]  # fmt: skip
+
+
+def docker(*args: str, check: bool = True, input_text: str | None = None) -> str:
+    result = subprocess.run([DOCKER, *args], capture_output=True, text=True, check=False, input=input_text)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:3])} failed: {result.stderr.strip()[-2000:]}")
+    return result.stdout.strip()
+
+
+def image_exists(name: str) -> bool:
+    return (
+        subprocess.run([DOCKER, "image", "inspect", name], capture_output=True, check=False).returncode == 0
+    )
+
+
+def build_base_images() -> None:
+    """debootstrap bases, cached by tag (scripts/build-base-image.sh skips existing tags)."""
+    script = str(REPO_ROOT / "scripts" / "build-base-image.sh")
+    env = dict(os.environ, DOCKER=DOCKER)
+    subprocess.run([script, "trixie", TRIXIE_BASE], check=True, env=env)
+    subprocess.run(
+        [script, "bookworm", PYTHON_BASE, "python3", "python3-venv", "ca-certificates"], check=True, env=env
+    )
+
+
+def build_testhost_image() -> None:
+    if not image_exists(TESTHOST_IMAGE):
+        docker("build", "-q", "--build-arg", f"BASE_IMAGE={TRIXIE_BASE}", "-t", TESTHOST_IMAGE,
+               str(HERE / "testhost"))  # fmt: skip
+
+
+def build_test_prometheus_image() -> str:
+    """TEST ONLY: Debian's Prometheus tagged with the catalog's pinned name (no pulls here)."""
+    name = SERVICES.prometheus.image
+    if not image_exists(name):
+        docker(
+            "build", "-q", "--build-arg", f"BASE_IMAGE={TRIXIE_BASE}", "-t", name, str(HERE / "prometheus")
+        )
+    return name
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class TestHost:
+    """One running test host container, its published ports and its Docker volume."""
+
+    name: str
+    volume: str
+    ssh_port: int
+    api_port: int
+
+    @classmethod
+    def start(cls, name: str, authorized_key: str) -> TestHost:
+        volume = f"{name}-docker"
+        ssh_port, api_port = free_port(), free_port()
+        api = SERVICES.api.port
+        docker("run", "-d", "--name", name, "--hostname", name, *SYSTEMD_FLAGS,
+               "-v", f"{volume}:/var/lib/docker",
+               # Only loopback of this machine: SSH and the public API port, as a firewall would.
+               "-p", f"127.0.0.1:{ssh_port}:22", "-p", f"127.0.0.1:{api_port}:{api}",
+               TESTHOST_IMAGE)  # fmt: skip
+        host = cls(name, volume, ssh_port, api_port)
+        host.wait_for_systemd()
+        host.exec(
+            "install", "-m", "0600", "-o", DEPLOY_USER, "-g", DEPLOY_USER, "/dev/stdin",
+            f"/home/{DEPLOY_USER}/.ssh/authorized_keys", input_text=authorized_key,
+        )  # fmt: skip
+        host.wait_for_ssh()
+        return host
+
+    def exec(self, *command: str, check: bool = True, input_text: str | None = None) -> str:
+        flags = ["-i"] if input_text is not None else []
+        return docker("exec", *flags, self.name, *command, check=check, input_text=input_text)
+
+    def wait_for_systemd(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.exec("systemctl", "is-system-running", check=False)
+            if state in ("running", "degraded"):
+                return
+            time.sleep(1)
+        raise RuntimeError(f"systemd in {self.name} did not finish booting (state {state!r})")
+
+    def wait_for_ssh(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                sock.settimeout(2)
+                try:
+                    sock.connect(("127.0.0.1", self.ssh_port))
+                    if sock.recv(4).startswith(b"SSH-"):
+                        return
+                except OSError:
+                    pass
+            time.sleep(1)
+        raise RuntimeError(f"sshd in {self.name} does not answer on port {self.ssh_port}")
+
+    def host_key(self) -> str:
+        """The ED25519 host key as `type base64`, as the Pulumi program reads it from the VM."""
+        fields = self.exec("cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
+        return f"{fields[0]} {fields[1]}"
+
+    def inner_docker(self, *args: str, check: bool = True) -> str:
+        return self.exec("docker", *args, check=check)
+
+    def remove(self) -> None:
+        docker("rm", "-f", "-v", self.name, check=False)
+        docker("volume", "rm", "-f", self.volume, check=False)
+
+
+def generate_ssh_key(directory: Path) -> tuple[str, str]:
+    """(private key, public key) of a fresh ED25519 deploy key, as pulumi-tls would make."""
+    path = directory / "deploy_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-deploy", "-f", str(path)], check=True
+    )
+    return path.read_text(encoding="utf-8"), path.with_suffix(".pub").read_text(encoding="utf-8")

@@ -1,0 +1,96 @@
+"""A provisioned test host: runs the entry point as Pulumi does, and opens SSH tunnels to it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import e2e_host as testhost
+from e2e_host import DEPLOY_USER, TestHost
+
+MLFLOW_PASSWORD = "e2e-mlflow-" + os.urandom(8).hex()
+GRAFANA_PASSWORD = "e2e-grafana-" + os.urandom(8).hex()
+
+
+@dataclass(frozen=True)
+class ProvisionRun:
+    returncode: int
+    output: str
+    seconds: float
+
+
+@dataclass
+class ProvisionedHost:
+    host: TestHost
+    env: dict[str, str]
+    key_file: Path
+    known_hosts: Path
+    first_run: ProvisionRun
+
+    def provision(self) -> ProvisionRun:
+        return run_entry_point(self.host, self.env)
+
+    @contextmanager
+    def tunnel(self, remote_port: int) -> Iterator[int]:
+        """An SSH tunnel to a port bound on the host's loopback, as users reach MLflow/Prometheus."""
+        local_port = testhost.free_port()
+        process = subprocess.Popen(
+            [
+                "ssh",
+                "-N",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                f"UserKnownHostsFile={self.known_hosts}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-i",
+                str(self.key_file),
+                "-p",
+                str(self.host.ssh_port),
+                "-L",
+                f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
+                f"{DEPLOY_USER}@127.0.0.1",
+            ],
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", local_port)) == 0:
+                        break
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"ssh tunnel failed: {process.stderr.read() if process.stderr else ''!r}"
+                    )
+                time.sleep(0.3)
+            yield local_port
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def run_entry_point(host: TestHost, env: dict[str, str]) -> ProvisionRun:
+    """Exactly the command stacks/provisioning.py gives `local.Command`, plus `--without grafana`."""
+    command = [
+        sys.executable, "-m", "stacks.provision",
+        "--host", "127.0.0.1", "--port", str(host.ssh_port), "--user", DEPLOY_USER,
+        "--timeout", "1200",
+        # No Grafana image can be had on this machine (see test_grafana_is_provisioned_from_files).
+        "--without", "grafana",
+    ]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(
+        command, cwd=testhost.REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=1500
+    )
+    return ProvisionRun(result.returncode, result.stdout + result.stderr, time.monotonic() - started)
