@@ -185,7 +185,7 @@ def create_app(
         registry = REGISTRY
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     def names() -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -41,4 +41,4 @@ def training_cdf(values: NDArray[np.float64], quantiles: list[float]) -> NDArray
     Values below the training minimum map to 0, above the maximum to 1. Repeated quantile
     values (common in Iris, measured to 0.1 cm) are handled by np.interp's step behaviour.
     """
-    return np.interp(values, quantiles, QUANTILE_LEVELS, left=0.0, right=1.0)
+    return np.asarray(np.interp(values, quantiles, QUANTILE_LEVELS, left=0.0, right=1.0), dtype=np.float64)

@@ -16,6 +16,7 @@ from app.model_pin import ModelRef, pinned
 __all__ = ["LoadedModel", "ModelRef", "ModelUnavailable", "load", "resolve"]
 from config.app_settings import ApiSettings, ModelSource
 
+
 class ModelUnavailable(Exception):
     """No model to serve yet (no champion alias, registry unreachable, empty path)."""
 

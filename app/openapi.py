@@ -120,7 +120,7 @@ def build_spec(feature_names: tuple[str, ...], class_names: tuple[str, ...], max
                             "application/json": {
                                 "schema": {
                                     "type": "object",
-                                    "description": "Exactly one of the four input forms, plus optional params.",
+                                    "description": "One of the four input forms, plus optional params.",
                                     "properties": {
                                         "dataframe_split": {
                                             "type": "object",

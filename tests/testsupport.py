@@ -24,7 +24,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, timeout: float = 60.0, status: int = 200, process: subprocess.Popen | None = None) -> None:
+def wait_for_http(
+    url: str, timeout: float = 60.0, status: int = 200, process: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -81,10 +83,14 @@ def start_process(args: list[str], env: Mapping[str, str], log_path: Path, base_
     return Server(process, base_url, log_path, dict(env))
 
 
-def start_api(env_extra: Mapping[str, str], log_path: Path, workers: int = 2, wait_ready: bool = True) -> Server:
+def start_api(
+    env_extra: Mapping[str, str], log_path: Path, workers: int = 2, wait_ready: bool = True
+) -> Server:
     """The real API under gunicorn with the production config (app/gunicorn_conf.py)."""
     port = free_port()
-    env = clean_env({"MLOPS_HOST": "127.0.0.1", "MLOPS_PORT": str(port), "MLOPS_WORKERS": str(workers), **env_extra})
+    env = clean_env(
+        {"MLOPS_HOST": "127.0.0.1", "MLOPS_PORT": str(port), "MLOPS_WORKERS": str(workers), **env_extra}
+    )
     server = start_process(
         [str(VENV_BIN / "gunicorn"), "--config", "python:app.gunicorn_conf", "app.api:create_app()"],
         env,
@@ -92,18 +98,32 @@ def start_api(env_extra: Mapping[str, str], log_path: Path, workers: int = 2, wa
         f"http://127.0.0.1:{port}",
     )
     try:
-        wait_for_http(f"{server.base_url}/ready" if wait_ready else f"{server.base_url}/health", 90, process=server.process)
+        wait_for_http(
+            f"{server.base_url}/ready" if wait_ready else f"{server.base_url}/health",
+            90,
+            process=server.process,
+        )
     except Exception:
         server.stop()
         raise RuntimeError(f"API did not start; log:\n{server.log()[-4000:]}") from None
     return server
 
 
-def train(tracking_uri: str, artifact_root: Path, log_path: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+def train(
+    tracking_uri: str, artifact_root: Path, log_path: Path, *args: str, **env_extra: str
+) -> subprocess.CompletedProcess[str]:
     """Run the real training command (`python -m app.train`) against a store."""
-    env = clean_env({"MLOPS_TRACKING_URI": tracking_uri, "MLOPS_ARTIFACT_ROOT": str(artifact_root), **env_extra})
+    env = clean_env(
+        {"MLOPS_TRACKING_URI": tracking_uri, "MLOPS_ARTIFACT_ROOT": str(artifact_root), **env_extra}
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "app.train", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "app.train", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     log_path.write_text(result.stdout + result.stderr)
     return result

@@ -8,15 +8,16 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.api import create_app
-from app.model_source import LoadedModel, ModelRef
 from app.fast_model import load_bundle
+from app.model_source import LoadedModel, ModelRef
 from config.app_settings import ApiSettings
 
 
 @pytest.fixture(scope="module")
 def client(trained_store) -> FlaskClient:  # type: ignore[no-untyped-def]
     loaded = LoadedModel(
-        ModelRef("iris-classifier", "1", "path", trained_store.model_dir), load_bundle(trained_store.model_dir)
+        ModelRef("iris-classifier", "1", "path", trained_store.model_dir),
+        load_bundle(trained_store.model_dir),
     )
     settings = ApiSettings(model_source="path", model_path=trained_store.model_dir, max_body_bytes=2048)
     return create_app(settings, model=loaded).test_client()
@@ -63,8 +64,18 @@ def test_unknown_route_and_wrong_method(client: FlaskClient) -> None:
 def test_openapi_documents_every_route(client: FlaskClient) -> None:
     spec = client.get("/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
-    assert set(spec["paths"]) == {"/predict", "/invocations", "/health", "/ready", "/metrics", "/openapi.json", "/"}
-    row = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][0]
+    assert set(spec["paths"]) == {
+        "/predict",
+        "/invocations",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/",
+    }
+    row = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][
+        0
+    ]
     assert row["properties"]["features"]["minItems"] == 4
 
 

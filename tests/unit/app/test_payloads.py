@@ -48,7 +48,9 @@ def test_instances_form_gives_a_batch() -> None:
         ({"instances": [ROW, [1, 2]]}, 422, "wrong_feature_count", "instances[1]"),
     ],
 )
-def test_predict_rejections_name_the_problem(payload: object, status: int, reason: str, fragment: str) -> None:
+def test_predict_rejections_name_the_problem(
+    payload: object, status: int, reason: str, fragment: str
+) -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_predict(payload, 4, 10)
     assert (caught.value.status, caught.value.reason) == (status, reason)

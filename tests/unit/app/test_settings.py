@@ -81,5 +81,7 @@ def test_gunicorn_master_imports_neither_onnxruntime_nor_mlflow() -> None:
         "heavy = [m for m in ('onnxruntime', 'mlflow', 'sklearn') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
