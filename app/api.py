@@ -10,20 +10,16 @@ import json
 import logging
 import os
 import time
-from collections import Counter
 from typing import Any
 
-import numpy as np
 from flask import Flask, Response, g, render_template, request
-from numpy.typing import NDArray
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import HTTPException
 
 from app import metrics, model_source
-from app.baseline import training_cdf
 from app.iris import CLASS_NAMES, FEATURE_NAMES
-from app.model_holder import ModelHolder
+from app.model_holder import ModelHolder, ServedModel
 from app.model_source import LoadedModel
 from app.openapi import build_spec
 from app.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict
@@ -31,6 +27,8 @@ from config.app_settings import ApiSettings
 
 log = logging.getLogger("app.api")
 
+# Clients may send any method token; anything else is labelled "other" to keep labels bounded.
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 ROUTES = ("/predict", "/invocations", "/health", "/ready", "/metrics", "/openapi.json", "/")
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
@@ -54,21 +52,6 @@ class NotReady(Exception):
     pass
 
 
-def record_predictions(
-    model: LoadedModel, rows: NDArray[np.float32], classes: list[str], top: NDArray[Any]
-) -> None:
-    """Per-class counts, confidence and each feature's position in the training distribution."""
-    for class_name, count in Counter(classes).items():
-        metrics.PREDICTIONS.labels(model.ref.name, model.ref.version, class_name).inc(count)
-    for confidence in top:
-        metrics.PREDICTION_CONFIDENCE.observe(float(confidence))
-    quantiles = model.fast.baseline["feature_quantiles"]
-    for column, feature in enumerate(model.fast.feature_names):
-        histogram = metrics.FEATURE_TRAINING_QUANTILE.labels(feature)
-        for position in training_cdf(rows[:, column].astype(np.float64), quantiles[feature]):
-            histogram.observe(float(position))
-
-
 def create_app(
     settings: ApiSettings | None = None, model: LoadedModel | None = None, poll_seconds: float | None = None
 ) -> Flask:
@@ -86,14 +69,14 @@ def create_app(
         holder.poll_until_loaded(poll_seconds or settings.model_poll_seconds)
     app.extensions["model_holder"] = holder
 
-    def current_model() -> LoadedModel:
-        loaded = holder.current
-        if loaded is None:
+    def current_model() -> ServedModel:
+        served = holder.current
+        if served is None:
             raise NotReady
-        return loaded
+        return served
 
-    def model_info(loaded: LoadedModel) -> dict[str, str]:
-        return {"name": loaded.ref.name, "version": loaded.ref.version}
+    # Metric children per (route, method, status), resolved once: label look-ups are not free.
+    request_metrics: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     @app.before_request
     def start_timer() -> None:
@@ -101,13 +84,19 @@ def create_app(
 
     @app.after_request
     def observe(response: Response) -> Response:
-        endpoint = endpoint_label()
-        metrics.HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        key = (endpoint_label(), method, response.status_code)
+        children = request_metrics.get(key)
+        if children is None:
+            children = (
+                metrics.HTTP_REQUESTS.labels(key[0], method, str(key[2])),
+                metrics.HTTP_REQUEST_DURATION.labels(key[0], method),
+            )
+            request_metrics[key] = children
+        children[0].inc()
         started = g.get("started")
         if started is not None:
-            metrics.HTTP_REQUEST_DURATION.labels(endpoint, request.method).observe(
-                time.perf_counter() - started
-            )
+            children[1].observe(time.perf_counter() - started)
         return response
 
     def reject(endpoint: str, error: InvalidRequest) -> Response:
@@ -147,27 +136,30 @@ def create_app(
     @app.post("/predict")
     def predict() -> Response:
         payload = read_json()
-        loaded = current_model()
-        parsed = parse_predict(payload, len(loaded.fast.feature_names), settings.max_batch_rows)
-        classes, probabilities = loaded.fast.predict(parsed.rows)
-        record_predictions(loaded, parsed.rows, classes, probabilities.max(axis=1))
-        names = loaded.fast.class_names
+        served = current_model()
+        fast = served.model.fast
+        parsed = parse_predict(payload, len(fast.feature_names), settings.max_batch_rows)
+        indices, probabilities = fast.predict_indices(parsed.rows)
+        top = probabilities.max(axis=1)
+        served.recorder.record(parsed.rows, indices, top)
+        names = fast.class_names
         results = [
-            {"prediction": c, "probabilities": dict(zip(names, map(float, p), strict=True))}
-            for c, p in zip(classes, probabilities, strict=True)
+            {"prediction": names[i], "probabilities": dict(zip(names, p, strict=True))}
+            for i, p in zip(indices.tolist(), probabilities.tolist(), strict=True)
         ]
         if parsed.batch:
-            return json_response({"predictions": results, "model": model_info(loaded)})
-        return json_response({**results[0], "model": model_info(loaded)})
+            return json_response({"predictions": results, "model": served.info})
+        return json_response({**results[0], "model": served.info})
 
     @app.post("/invocations")
     def invocations() -> Response:
         payload = read_json()
-        loaded = current_model()
-        rows = parse_invocations(payload, loaded.fast.feature_names, settings.max_batch_rows)
-        classes, probabilities = loaded.fast.predict(rows)
-        record_predictions(loaded, rows, classes, probabilities.max(axis=1))
-        return json_response({"predictions": classes})
+        served = current_model()
+        fast = served.model.fast
+        rows = parse_invocations(payload, fast.feature_names, settings.max_batch_rows)
+        indices, probabilities = fast.predict_indices(rows)
+        served.recorder.record(rows, indices, probabilities.max(axis=1))
+        return json_response({"predictions": [fast.class_names[i] for i in indices.tolist()]})
 
     @app.get("/health")
     def health() -> Response:
@@ -175,10 +167,10 @@ def create_app(
 
     @app.get("/ready")
     def ready() -> Response:
-        loaded = holder.current
-        if loaded is None:
+        served = holder.current
+        if served is None:
             return error_response(503, "not_ready", "no model loaded yet")
-        return json_response({"status": "ready", "model": model_info(loaded)})
+        return json_response({"status": "ready", "model": served.info})
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
@@ -189,10 +181,10 @@ def create_app(
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     def names() -> tuple[tuple[str, ...], tuple[str, ...]]:
-        loaded = holder.current
-        if loaded is None:
+        served = holder.current
+        if served is None:
             return FEATURE_NAMES, CLASS_NAMES
-        return loaded.fast.feature_names, loaded.fast.class_names
+        return served.model.fast.feature_names, served.model.fast.class_names
 
     @app.get("/openapi.json")
     def openapi() -> Response:

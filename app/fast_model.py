@@ -81,16 +81,22 @@ class FastModel:
     baseline: dict[str, Any]
     metadata: dict[str, Any]
 
+    def __post_init__(self) -> None:
+        self._input_name = self.session.get_inputs()[0].name
+
     def predict_proba(self, rows: NDArray[np.float32]) -> NDArray[np.float32]:
-        input_name = self.session.get_inputs()[0].name
-        outputs = self.session.run(["probabilities"], {input_name: rows})
+        outputs = self.session.run(["probabilities"], {self._input_name: rows})
         return np.asarray(outputs[0], dtype=np.float32)
 
-    def predict(self, rows: NDArray[np.float32]) -> tuple[list[str], NDArray[np.float32]]:
-        """Classes (scikit-learn's rule: first class with the highest probability) and probabilities."""
+    def predict_indices(self, rows: NDArray[np.float32]) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+        """Class indices (scikit-learn's rule: the first highest probability) and probabilities."""
         probabilities = self.predict_proba(rows)
-        classes = [self.class_names[i] for i in np.argmax(probabilities, axis=1)]
-        return classes, probabilities
+        return np.argmax(probabilities, axis=1), probabilities
+
+    def predict(self, rows: NDArray[np.float32]) -> tuple[list[str], NDArray[np.float32]]:
+        """Class names and probabilities."""
+        indices, probabilities = self.predict_indices(rows)
+        return [self.class_names[i] for i in indices.tolist()], probabilities
 
     def verify(self) -> None:
         """Re-run the reference set recorded at export; raise FastModelMismatch on disagreement."""

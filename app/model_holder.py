@@ -5,12 +5,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from app import metrics
 from app.fast_model import FastModelError
 from app.model_source import LoadedModel, ModelUnavailable
+from app.prediction_metrics import PredictionRecorder
 
 log = logging.getLogger("app.model")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model with what serving it needs, built once when it is installed."""
+
+    model: LoadedModel
+    recorder: PredictionRecorder
+    info: dict[str, str]
 
 
 class ModelHolder:
@@ -19,7 +30,7 @@ class ModelHolder:
     def __init__(self, loader: Callable[[], LoadedModel]) -> None:
         self._loader = loader
         self._stop = threading.Event()
-        self.current: LoadedModel | None = None
+        self.current: ServedModel | None = None
         metrics.MODEL_READY.set(0)
 
     def try_load(self) -> bool:
@@ -36,9 +47,17 @@ class ModelHolder:
 
     def install(self, model: LoadedModel) -> None:
         previous = self.current
-        self.current = model  # one reference assignment: requests see old or new, never half
+        recorder = PredictionRecorder(
+            model.ref.name,
+            model.ref.version,
+            model.fast.class_names,
+            model.fast.feature_names,
+            model.fast.baseline,
+        )
+        served = ServedModel(model, recorder, {"name": model.ref.name, "version": model.ref.version})
+        self.current = served  # one reference assignment: requests see old or new, never half
         if previous is not None:
-            metrics.MODEL_INFO.remove(*self._info_labels(previous))
+            metrics.MODEL_INFO.remove(*self._info_labels(previous.model))
         metrics.MODEL_INFO.labels(*self._info_labels(model)).set(1)
         for class_name, share in model.fast.baseline["class_share"].items():
             metrics.BASELINE_CLASS_SHARE.labels(class_name).set(share)

@@ -47,10 +47,11 @@ def profile(model_dir: Path) -> None:
     # Multiprocess metrics, as gunicorn_conf sets them; must precede importing app.metrics.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=tempfile.gettempdir())
     from app import metrics
-    from app.api import create_app, json_response, record_predictions
+    from app.api import create_app, json_response
     from app.fast_model import load_bundle
     from app.model_source import LoadedModel, ModelRef
     from app.payloads import parse_json_body, parse_predict
+    from app.prediction_metrics import PredictionRecorder
     from bench.ceiling_app import create_app as create_ceiling
     from config.app_settings import ApiSettings, ModelSource
 
@@ -59,8 +60,10 @@ def profile(model_dir: Path) -> None:
     api, ceiling = create_app(settings, model=loaded).test_client(), create_ceiling().test_client()
     payload = parse_json_body(BODY, "application/json")
     parsed = parse_predict(payload, 4, 1000)
-    classes, probabilities = loaded.fast.predict(parsed.rows)
+    indices, probabilities = loaded.fast.predict_indices(parsed.rows)
     top = probabilities.max(axis=1)
+    fast = loaded.fast
+    recorder = PredictionRecorder("iris-classifier", "1", fast.class_names, fast.feature_names, fast.baseline)
     answer = {"prediction": "setosa", "probabilities": {"a": 1.0, "b": 0.0, "c": 0.0}}
 
     steps: dict[str, Callable[[], Any]] = {
@@ -70,7 +73,7 @@ def profile(model_dir: Path) -> None:
             parse_json_body(BODY, "application/json"), 4, 1000
         ),
         "fast.predict (onnxruntime)": partial(loaded.fast.predict, parsed.rows),
-        "record_predictions (metrics)": partial(record_predictions, loaded, parsed.rows, classes, top),
+        "recorder.record (prediction metrics)": partial(recorder.record, parsed.rows, indices, top),
         "after_request metrics (counter+histogram)": partial(_request_metrics, metrics),
         "json_response": partial(json_response, answer),
     }
