@@ -76,6 +76,9 @@ class ApiSettings(TrackingSettings):
     )
     max_batch_rows: int = Field(default=1000, ge=1, le=100_000, description="Rows allowed per request.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Request body size limit.")
+    model_poll_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How often a worker without a model looks for one."
+    )
     metrics_dir: Path | None = Field(
         default=None,
         description="prometheus-client multiprocess directory; gunicorn.conf.py makes a fresh one if unset.",

@@ -31,7 +31,9 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
     model_dir = root / "champion"
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    mlflow.artifacts.download_artifacts(artifact_uri="models:/iris-classifier@champion", dst_path=str(model_dir))
+    mlflow.artifacts.download_artifacts(
+        artifact_uri="models:/iris-classifier@champion", dst_path=str(model_dir)
+    )
     return TrainedStore(tracking_uri, root / "artifacts", root, model_dir)
 
 

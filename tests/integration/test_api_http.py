@@ -33,27 +33,61 @@ def test_batch_and_mlflow_protocol_agree(api_server: Server) -> None:
     batch = post(api_server, "/predict", json={"instances": [SETOSA, VIRGINICA]}).json()
     assert [p["prediction"] for p in batch["predictions"]] == ["setosa", "virginica"]
     columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    split = post(api_server, "/invocations", json={"dataframe_split": {"columns": columns, "data": [SETOSA, VIRGINICA]}})
+    split = post(
+        api_server,
+        "/invocations",
+        json={"dataframe_split": {"columns": columns, "data": [SETOSA, VIRGINICA]}},
+    )
     assert split.json() == {"predictions": ["setosa", "virginica"]}
 
 
 BAD_REQUESTS = [
     # (description, request kwargs, status, reason)
-    ("invalid JSON", {"data": b"{features: [1,2", "headers": {"Content-Type": "application/json"}}, 400, "invalid_json"),
-    ("wrong content type", {"data": b"features=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type"),
+    (
+        "invalid JSON",
+        {"data": b"{features: [1,2", "headers": {"Content-Type": "application/json"}},
+        400,
+        "invalid_json",
+    ),
+    (
+        "wrong content type",
+        {"data": b"features=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        415,
+        "unsupported_media_type",
+    ),
     ("missing field", {"json": {"feature": SETOSA}}, 422, "missing_field"),
     ("extra field", {"json": {"features": SETOSA, "debug": True}}, 422, "unexpected_field"),
     ("three features", {"json": {"features": SETOSA[:3]}}, 422, "wrong_feature_count"),
     ("a string feature", {"json": {"features": [5.1, "wide", 1.4, 0.2]}}, 422, "not_a_number"),
-    ("NaN", {"data": b'{"features": [NaN, 3.5, 1.4, 0.2]}', "headers": {"Content-Type": "application/json"}}, 422, "non_finite"),
-    ("Infinity", {"data": b'{"features": [Infinity, 3.5, 1.4, 0.2]}', "headers": {"Content-Type": "application/json"}}, 422, "non_finite"),
+    (
+        "NaN",
+        {"data": b'{"features": [NaN, 3.5, 1.4, 0.2]}', "headers": {"Content-Type": "application/json"}},
+        422,
+        "non_finite",
+    ),
+    (
+        "Infinity",
+        {"data": b'{"features": [Infinity, 3.5, 1.4, 0.2]}', "headers": {"Content-Type": "application/json"}},
+        422,
+        "non_finite",
+    ),
     ("empty batch", {"json": {"instances": []}}, 422, "empty_batch"),
     ("too many rows", {"json": {"instances": [SETOSA] * 1001}}, 422, "too_many_rows"),
-    ("body over the limit", {"data": b'{"instances": [' + b"[1,2,3,4]," * 120_000 + b"[1,2,3,4]]}", "headers": {"Content-Type": "application/json"}}, 413, "body_too_large"),
+    (
+        "body over the limit",
+        {
+            "data": b'{"instances": [' + b"[1,2,3,4]," * 120_000 + b"[1,2,3,4]]}",
+            "headers": {"Content-Type": "application/json"},
+        },
+        413,
+        "body_too_large",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "kwargs", "status", "reason"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+@pytest.mark.parametrize(
+    ("case", "kwargs", "status", "reason"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS]
+)
 def test_bad_input_gets_a_json_error_naming_the_problem(
     api_server: Server, case: str, kwargs: dict[str, object], status: int, reason: str
 ) -> None:
@@ -109,7 +143,12 @@ def test_metrics_count_every_request_across_both_workers(api_server: Server) -> 
     sent = 60
     for i in range(sent):
         # A new connection each time, so gunicorn spreads the requests over both workers.
-        post(api_server, "/predict", json={"features": SETOSA if i % 2 else VIRGINICA}, headers={"Connection": "close"})
+        post(
+            api_server,
+            "/predict",
+            json={"features": SETOSA if i % 2 else VIRGINICA},
+            headers={"Connection": "close"},
+        )
     for _ in range(7):
         post(api_server, "/predict", json={"features": SETOSA[:2]}, headers={"Connection": "close"})
     requests.get(f"{api_server.base_url}/missing", timeout=TIMEOUT)
@@ -125,7 +164,9 @@ def test_metrics_count_every_request_across_both_workers(api_server: Server) -> 
     assert delta("mlserve_invalid_requests_total", endpoint="/predict", reason="wrong_feature_count") == 7
     assert delta("mlserve_predictions_total", class_name="setosa") == sent / 2
     assert delta("mlserve_predictions_total", class_name="virginica") == sent / 2
-    assert delta("mlserve_http_request_duration_seconds_count", endpoint="/predict", method="POST") == sent + 7
+    assert (
+        delta("mlserve_http_request_duration_seconds_count", endpoint="/predict", method="POST") == sent + 7
+    )
     assert delta("mlserve_prediction_confidence_count") == sent
     assert delta("mlserve_feature_training_quantile_count", feature="petal_length") == sent
     # Gauges: one model, ready in every live worker, baseline shares sum to 1.

@@ -30,11 +30,21 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     server = start_process(
         [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-            "--artifacts-destination", str(root / "artifacts"),
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
             "--serve-artifacts",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
         clean_env({}),
         root / "mlflow.log",
@@ -78,11 +88,18 @@ def test_train_gate_serve_and_reload(mlflow_server: Server, tmp_path: Path) -> N
     assert "below the threshold" in str(v2["gate"])
     assert client.get_model_version_by_alias("iris-classifier", "champion").version == str(v1["version"])
 
-    api = start_api({"MLOPS_TRACKING_URI": uri, "MLOPS_MODEL_CACHE_DIR": str(tmp_path / "cache")}, tmp_path / "api.log")
+    api = start_api(
+        {"MLOPS_TRACKING_URI": uri, "MLOPS_MODEL_CACHE_DIR": str(tmp_path / "cache")}, tmp_path / "api.log"
+    )
     try:
         ready = requests.get(f"{api.base_url}/ready", timeout=5).json()
         assert ready["model"]["version"] == str(v1["version"])
-        assert requests.post(f"{api.base_url}/predict", json={"features": SETOSA}, timeout=5).json()["prediction"] == "setosa"
+        assert (
+            requests.post(f"{api.base_url}/predict", json={"features": SETOSA}, timeout=5).json()[
+                "prediction"
+            ]
+            == "setosa"
+        )
 
         third = train(uri, tmp_path / "unused", tmp_path / "train3.log")
         v3 = summary_of(third.stdout)
@@ -141,7 +158,12 @@ def test_api_refuses_to_start_on_a_disagreeing_fast_form(trained_store, tmp_path
     port = free_port()
     env = clean_env({"MLOPS_MODEL_SOURCE": "path", "MLOPS_MODEL_PATH": str(model), "MLOPS_PORT": str(port)})
     server = start_process(
-        [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:app.gunicorn_conf", "app.api:create_app()"],
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--config",
+            "python:app.gunicorn_conf",
+            "app.api:create_app()",
+        ],
         env,
         tmp_path / "api.log",
         f"http://127.0.0.1:{port}",
@@ -159,7 +181,11 @@ def test_api_starts_not_ready_and_picks_up_the_first_champion(tmp_path: Path) ->
     """A fresh stack: no champion yet -> /ready 503; after training, workers find it by polling."""
     uri = f"sqlite:///{tmp_path}/empty.db"
     api = start_api(
-        {"MLOPS_TRACKING_URI": uri, "MLOPS_MODEL_CACHE_DIR": str(tmp_path / "cache"), "MLOPS_MODEL_POLL_SECONDS": "1"},
+        {
+            "MLOPS_TRACKING_URI": uri,
+            "MLOPS_MODEL_CACHE_DIR": str(tmp_path / "cache"),
+            "MLOPS_MODEL_POLL_SECONDS": "1",
+        },
         tmp_path / "api.log",
         wait_ready=False,
     )
