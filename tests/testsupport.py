@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def wait_for_http(
-    url: str, timeout: float = 60.0, status: int = 200, process: subprocess.Popen | None = None
+    url: str, timeout: float = 60.0, status: int = 200, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"

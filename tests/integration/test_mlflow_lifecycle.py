@@ -60,7 +60,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def summary_of(stdout: str) -> dict[str, object]:
-    return json.loads(stdout.strip().splitlines()[-1])
+    summary: dict[str, object] = json.loads(stdout.strip().splitlines()[-1])
+    return summary
 
 
 def test_train_gate_serve_and_reload(mlflow_server: Server, tmp_path: Path) -> None:
@@ -73,6 +74,7 @@ def test_train_gate_serve_and_reload(mlflow_server: Server, tmp_path: Path) -> N
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     version = client.get_model_version("iris-classifier", str(v1["version"]))
+    assert version.run_id is not None
     run = client.get_run(version.run_id)
     assert {"accuracy", "f1_macro"} <= set(run.data.metrics)
     assert run.data.params["n_estimators"] == "100"

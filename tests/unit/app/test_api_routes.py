@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from app.api import create_app
 from app.fast_model import load_bundle
 from app.model_source import LoadedModel, ModelRef
-from config.app_settings import ApiSettings
+from config.app_settings import ApiSettings, ModelSource
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +19,16 @@ def client(trained_store) -> FlaskClient:  # type: ignore[no-untyped-def]
         ModelRef("iris-classifier", "1", "path", trained_store.model_dir),
         load_bundle(trained_store.model_dir),
     )
-    settings = ApiSettings(model_source="path", model_path=trained_store.model_dir, max_body_bytes=2048)
+    settings = ApiSettings(
+        model_source=ModelSource.PATH, model_path=trained_store.model_dir, max_body_bytes=2048
+    )
     return create_app(settings, model=loaded).test_client()
 
 
 def error_of(response: Any) -> dict[str, Any]:
     assert response.is_json, response.data
-    return response.get_json()["error"]
+    error: dict[str, Any] = response.get_json()["error"]
+    return error
 
 
 def test_old_contract_unchanged(client: FlaskClient) -> None:
@@ -86,7 +89,7 @@ def test_index_page_has_a_form_for_each_feature(client: FlaskClient) -> None:
 
 
 def test_not_ready_without_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = ApiSettings(model_source="path", model_path=tmp_path / "missing")
+    settings = ApiSettings(model_source=ModelSource.PATH, model_path=tmp_path / "missing")
     app = create_app(settings, poll_seconds=3600)
     client = app.test_client()
     assert client.get("/health").status_code == 200

@@ -8,4 +8,5 @@ from monitoring_helpers import promtool_path
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    return promtool_path()
+    path: str = promtool_path()
+    return path
