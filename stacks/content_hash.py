@@ -10,14 +10,27 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-# Everything the VM's stack is built from (roles, the API source, settings, dashboards).
-PROVISIONING_INPUTS = ("playbooks", "app", "config", "dashboards")
+# Everything the VM's stack is built from: roles, the API source, settings, dashboards, the
+# compose file and image recipes (deploy/), and the dependency pins the images install.
+PROVISIONING_INPUTS = (
+    "playbooks",
+    "app",
+    "config",
+    "dashboards",
+    "deploy",
+    "constraints.txt",
+    "pyproject.toml",
+)
 _SKIPPED_DIRS = frozenset({"__pycache__"})
 _SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 
 
 def _files_under(root: Path, folder: str) -> Iterator[Path]:
+    """Files under `folder`, or `folder` itself when it names a file."""
     base = root / folder
+    if base.is_file():
+        yield base
+        return
     if not base.is_dir():
         return
     for path in base.rglob("*"):

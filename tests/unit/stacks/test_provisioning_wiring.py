@@ -158,3 +158,16 @@ def test_environment_names_are_the_ones_the_entry_point_reads() -> None:
     assert {getattr(provisioning, name) for name in dir(provisioning) if name.startswith("ENV_")} == set(
         SECRET_ENV
     )
+
+
+def test_compose_and_dependency_pins_are_provisioning_inputs(tmp_path: Path) -> None:
+    """The stack is also built from deploy/ and the lock file: changing them must re-provision."""
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "compose.yml").write_text("services: {}\n")
+    (tmp_path / "constraints.txt").write_text("flask==3.1.3\n")
+    before = content_hash(tmp_path)
+    (tmp_path / "constraints.txt").write_text("flask==3.1.4\n")
+    after_pins = content_hash(tmp_path)
+    assert after_pins != before
+    (tmp_path / "deploy" / "compose.yml").write_text("services: {api: {}}\n")
+    assert content_hash(tmp_path) != after_pins
