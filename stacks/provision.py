@@ -199,6 +199,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=OPTIONAL_SERVICES,
         help="leave an optional service out (e.g. where its image cannot be had)",
     )
+    parser.add_argument(
+        "--public",
+        action="append",
+        default=[],
+        choices=OPTIONAL_SERVICES,
+        help="bind an optional service on every interface (default: 127.0.0.1 only, reach it over SSH)",
+    )
     return parser.parse_args(argv)
 
 
@@ -223,6 +230,7 @@ def runner_settings(
     extravars: dict[str, Any] = {
         "stack_image_delivery": args.image_delivery,
         "stack_grafana_enabled": "grafana" not in args.without,
+        "stack_grafana_public": "grafana" in args.public,
         "stack_source_dir": str(REPO_ROOT),
     }
     if archive is not None:

@@ -46,7 +46,8 @@ def main() -> None:
     password = SECRET_FILE.read_text(encoding="utf-8").strip()
     if not password:
         sys.exit(f"mlflow-entrypoint: secret file {SECRET_FILE} is empty")
-    config = Path(os.environ.get("TMPDIR", "/tmp"))  # noqa: S108 - a private tmpfs / "mlflow-basic-auth.ini"
+    scratch = os.environ.get("TMPDIR", "/tmp")  # noqa: S108 - the container's private tmpfs
+    config = Path(scratch) / "mlflow-basic-auth.ini"
     config.write_text(_auth_config(), encoding="utf-8")
     _rotate_admin_password(password)
     # Flask's CSRF key must be the same in every worker and across restarts, and secret: derive it.
