@@ -131,7 +131,15 @@ def create_app(
         return error_response(500, "internal_error", "internal error; see the server log")
 
     def read_json() -> Any:
-        return parse_json_body(request.get_data(cache=False), request.content_type)
+        environ = request.environ
+        length = environ.get("CONTENT_LENGTH", "")
+        if length.isdigit() and int(length) <= settings.max_body_bytes:
+            # Declared and within the limit: read it straight from the server's stream. On this
+            # hot path werkzeug's stream wrappers cost more than the read itself.
+            body = environ["wsgi.input"].read(int(length))
+        else:  # chunked or over the limit: werkzeug enforces MAX_CONTENT_LENGTH (413)
+            body = request.get_data(cache=False)
+        return parse_json_body(body, environ.get("CONTENT_TYPE"))
 
     @app.post("/predict")
     def predict() -> Response:
@@ -140,12 +148,12 @@ def create_app(
         fast = served.model.fast
         parsed = parse_predict(payload, len(fast.feature_names), settings.max_batch_rows)
         indices, probabilities = fast.predict_indices(parsed.rows)
-        top = probabilities.max(axis=1)
-        served.recorder.record(parsed.rows, indices, top)
+        classes, rows = indices.tolist(), probabilities.tolist()
+        served.recorder.record(parsed.rows, classes, [row[i] for row, i in zip(rows, classes, strict=True)])
         names = fast.class_names
         results = [
-            {"prediction": names[i], "probabilities": dict(zip(names, p, strict=True))}
-            for i, p in zip(indices.tolist(), probabilities.tolist(), strict=True)
+            {"prediction": names[i], "probabilities": dict(zip(names, row, strict=True))}
+            for i, row in zip(classes, rows, strict=True)
         ]
         if parsed.batch:
             return json_response({"predictions": results, "model": served.info})
@@ -158,8 +166,9 @@ def create_app(
         fast = served.model.fast
         rows = parse_invocations(payload, fast.feature_names, settings.max_batch_rows)
         indices, probabilities = fast.predict_indices(rows)
-        served.recorder.record(rows, indices, probabilities.max(axis=1))
-        return json_response({"predictions": [fast.class_names[i] for i in indices.tolist()]})
+        classes = indices.tolist()
+        served.recorder.record(rows, classes, probabilities.max(axis=1).tolist())
+        return json_response({"predictions": [fast.class_names[i] for i in classes]})
 
     @app.get("/health")
     def health() -> Response:

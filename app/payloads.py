@@ -42,6 +42,9 @@ class InvalidRequest(Exception):
         super().__init__(self.message)
 
 
+_PLAIN_NUMBERS = (float, int)  # exact types: bool, an int subclass, is not a measurement
+
+
 def _reject_constant(name: str) -> float:
     # Python's json accepts NaN/Infinity literals, which are not JSON and not valid features.
     raise InvalidRequest(422, "non_finite", f"{name} is not a finite number")
@@ -78,6 +81,11 @@ def parse_row(row: Any, n_features: int, where: str) -> list[float]:
         raise InvalidRequest(
             422, "wrong_feature_count", f"{where} must have {n_features} features, got {len(row)}"
         )
+    # Fast path for the common case (plain finite numbers); the slow path names the bad value.
+    if all(type(value) in _PLAIN_NUMBERS for value in row):
+        values = [float(value) for value in row]
+        if all(map(math.isfinite, values)):
+            return values
     return [_number(value, f"{where}[{i}]") for i, value in enumerate(row)]
 
 

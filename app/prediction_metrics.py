@@ -49,14 +49,15 @@ class PredictionRecorder:
             for name in feature_names
         ]
 
-    def record(self, rows: NDArray[np.float32], class_indices: NDArray[np.intp], top: NDArray[Any]) -> None:
-        if len(rows) == 1:
-            self._record_one(rows[0].tolist(), int(class_indices[0]), float(top[0]))
+    def record(self, rows: NDArray[np.float32], class_indices: list[int], confidences: list[float]) -> None:
+        """One predicted row per entry: its class index and the probability of that class."""
+        if len(class_indices) == 1:
+            self._record_one(rows[0].tolist(), class_indices[0], confidences[0])
             return
-        for index, count in enumerate(np.bincount(class_indices, minlength=len(self._per_class))):
+        for index, count in enumerate(np.bincount(class_indices, minlength=len(self._per_class)).tolist()):
             if count:
-                self._per_class[index].inc(int(count))
-        for confidence in top.tolist():
+                self._per_class[index].inc(count)
+        for confidence in confidences:
             metrics.PREDICTION_CONFIDENCE.observe(confidence)
         for column, (histogram, quantiles) in enumerate(self._features):
             for position in training_cdf(rows[:, column].astype(np.float64), quantiles).tolist():

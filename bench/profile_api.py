@@ -61,7 +61,8 @@ def profile(model_dir: Path) -> None:
     payload = parse_json_body(BODY, "application/json")
     parsed = parse_predict(payload, 4, 1000)
     indices, probabilities = loaded.fast.predict_indices(parsed.rows)
-    top = probabilities.max(axis=1)
+    classes = indices.tolist()
+    top = [row[i] for row, i in zip(probabilities.tolist(), classes, strict=True)]
     fast = loaded.fast
     recorder = PredictionRecorder("iris-classifier", "1", fast.class_names, fast.feature_names, fast.baseline)
     answer = {"prediction": "setosa", "probabilities": {"a": 1.0, "b": 0.0, "c": 0.0}}
@@ -73,7 +74,7 @@ def profile(model_dir: Path) -> None:
             parse_json_body(BODY, "application/json"), 4, 1000
         ),
         "fast.predict (onnxruntime)": partial(loaded.fast.predict, parsed.rows),
-        "recorder.record (prediction metrics)": partial(recorder.record, parsed.rows, indices, top),
+        "recorder.record (prediction metrics)": partial(recorder.record, parsed.rows, classes, top),
         "after_request metrics (counter+histogram)": partial(_request_metrics, metrics),
         "json_response": partial(json_response, answer),
     }
