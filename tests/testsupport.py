@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +12,11 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+from bench.servers import REPO, VENV_BIN, free_port
+from bench.servers import child_env as clean_env
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# One copy of the process helpers, shared with `make bench` (bench/ is importable from the repo root).
+__all__ = ["REPO", "VENV_BIN", "Server", "clean_env", "free_port", "start_api", "start_process", "train"]
 
 
 def wait_for_http(
@@ -41,14 +36,6 @@ def wait_for_http(
             last = str(error)
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer {status} within {timeout} s (last: {last})")
-
-
-def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """The current environment without MLOPS_* leftovers, plus `extra`; venv bin first on PATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "PROMETHEUS_MULTIPROC"))}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(extra)
-    return env
 
 
 @dataclass
