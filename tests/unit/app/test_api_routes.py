@@ -98,3 +98,9 @@ def test_not_ready_without_model(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert response.status_code == 503
     assert error_of(response)["reason"] == "not_ready"
     app.extensions["model_holder"].stop()
+
+
+def test_openapi_document_is_valid_openapi_3(client: FlaskClient) -> None:
+    from openapi_spec_validator import validate
+
+    validate(client.get("/openapi.json").get_json())  # raises on any schema violation
