@@ -94,9 +94,9 @@ def _depends_on_mlflow() -> dict[str, Any]:
 def _mlflow() -> dict[str, Any]:
     mlflow = SERVICES.mlflow
     port = str(mlflow.port)
-    allowed_hosts = ",".join(
-        f"{host}{suffix}" for host in (mlflow.name, "localhost", "127.0.0.1") for suffix in ("", f":{port}")
-    )
+    # Host headers MLflow accepts (DNS-rebinding guard): the service name inside the stack, and
+    # loopback on any port for SSH tunnels (`ssh -L 15000:127.0.0.1:5000` sends localhost:15000).
+    allowed_hosts = f"{mlflow.name},{mlflow.name}:{port},localhost,localhost:*,127.0.0.1,127.0.0.1:*"
     return {
         "image": mlflow.image,
         # The image's entrypoint adds `--app-name basic-auth` and reads the admin password secret.

@@ -34,7 +34,7 @@ def _rotate_admin_password(password: str) -> None:
     from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
 
     store = SqlAlchemyStore()
-    store.init_db(AUTH_DB_URI)
+    store.init_db(AUTH_DB_URI)  # type: ignore[no-untyped-call]
     if store.has_user(ADMIN_USER) and not store.authenticate_user(ADMIN_USER, password):
         store.update_user(ADMIN_USER, password=password)
         print("mlflow-entrypoint: admin password rotated to the current secret", flush=True)
