@@ -265,6 +265,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
             "PATH": path,
             "ANSIBLE_ROLES_PATH": str(PLAYBOOK_DIR / "roles"),
             "ANSIBLE_HOST_KEY_CHECKING": "True",
+            # SSH connection sharing per run: a master left by an earlier run (another host key,
+            # another key) is never reused, and its socket goes with the temporary dir.
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private_data_dir / "cp"),
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from e2e_provision import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost
+from e2e_provision import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
 
 from config.services import SERVICES
 
@@ -233,6 +234,18 @@ def test_second_run_changes_nothing_while_the_api_keeps_answering(
     assert not changed_lines
     assert answered > 0
     assert not errors, errors[:5]
+
+
+def test_a_wrong_host_key_is_refused(provisioned: ProvisionedHost, tmp_path: Path) -> None:
+    """Host key checking is on: a host presenting another key than the one given is not trusted."""
+    other_key = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    fields = other_key.with_suffix(".pub").read_text(encoding="utf-8").split()
+    env = {**provisioned.env, "MLOPS_SSH_HOST_KEY": f"{fields[0]} {fields[1]}"}
+    run = run_entry_point(provisioned.host, env)
+    assert run.returncode == 1
+    assert "provision: FAILED" in run.output
+    assert "Host key verification failed" in run.output
 
 
 def test_killed_api_container_comes_back_healthy_by_itself(provisioned: ProvisionedHost) -> None:
