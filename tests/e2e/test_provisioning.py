@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ import yaml
 from e2e_provision import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
 
 from config.services import SERVICES
+from stacks.provision import known_hosts_lines, scan_host_keys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -246,6 +248,32 @@ def test_a_wrong_host_key_is_refused(provisioned: ProvisionedHost, tmp_path: Pat
     assert run.returncode == 1
     assert "provision: FAILED" in run.output
     assert "Host key verification failed" in run.output
+
+
+def test_first_contact_records_the_host_key_the_host_presents(provisioned: ProvisionedHost) -> None:
+    """Without MLOPS_SSH_HOST_KEY the entry point pins what ssh-keyscan reads on first contact."""
+    scanned = scan_host_keys("127.0.0.1", provisioned.host.ssh_port)
+    lines = known_hosts_lines("127.0.0.1", provisioned.host.ssh_port, scanned)
+    assert lines == [f"[127.0.0.1]:{provisioned.host.ssh_port} {provisioned.host.host_key()}"]
+
+
+def test_the_timeout_stops_a_run_with_its_own_exit_code(provisioned: ProvisionedHost) -> None:
+    command = [
+        sys.executable, "-m", "stacks.provision", "--host", "127.0.0.1",
+        "--port", str(provisioned.host.ssh_port), "--user", "deploy", "--without", "grafana",
+        "--timeout", "3",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command,
+        cwd=Path(__file__).resolve().parents[2],
+        env=provisioned.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 124, result.stdout[-3000:]
+    assert "timed out after 3 s" in result.stdout
 
 
 def test_killed_api_container_comes_back_healthy_by_itself(provisioned: ProvisionedHost) -> None:
