@@ -307,7 +307,17 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
             )
         return progress
     finally:
-        shutil.rmtree(private_data_dir, ignore_errors=True)
+        _remove_private_data_dir(private_data_dir)
+
+
+def _remove_private_data_dir(path: Path) -> None:
+    """Remove the run's temp dir; again if an ssh/Ansible straggler (after a timeout or a
+    refused host key) recreated its connection-sharing folder in the meantime."""
+    for _ in range(3):
+        shutil.rmtree(path, ignore_errors=True)
+        time.sleep(1)
+        if not path.exists():
+            return
 
 
 def _excluded(args: argparse.Namespace) -> list[str]:
