@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pulumi
 
-from config.services import SERVICES
+from config.services import SERVICES, Exposure
 from config.stack_settings import StackSettings
 from stacks.access_commands import http_url, ssh_command, tunnel_command
 from stacks.compute import Compute, ComputeArgs
@@ -88,6 +88,11 @@ def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> 
             files_hash=content_hash(repo_root),
             python=sys.executable,
             repo_root=str(repo_root),
+            public_optional=tuple(
+                name
+                for name in settings.public_services
+                if SERVICES.by_name(name).exposure is Exposure.OPTIONAL_PUBLIC
+            ),
         ),
     )
     return StackOutputs(

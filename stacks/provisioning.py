@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -37,9 +38,18 @@ ENV_GRAFANA_PASSWORD = "MLOPS_GRAFANA_ADMIN_PASSWORD"  # noqa: S105 - a variable
 ENV_MLFLOW_PASSWORD = "MLOPS_MLFLOW_ADMIN_PASSWORD"  # noqa: S105 - a variable name, not a password
 
 
-def provision_command(python: str, host: str, user: str, port: int = SSH_PORT) -> str:
-    """The entry point's command line: addresses only, no secret."""
-    return shlex.join([python, "-m", "stacks.provision", "--host", host, "--port", str(port), "--user", user])
+def provision_command(
+    python: str, host: str, user: str, port: int = SSH_PORT, public_optional: Sequence[str] = ()
+) -> str:
+    """The entry point's command line: addresses and exposure only, no secret.
+
+    `public_optional` names the optional-public services (Grafana) the stack config opens: the
+    firewall admits them, so the host must bind them on every interface too.
+    """
+    args = [python, "-m", "stacks.provision", "--host", host, "--port", str(port), "--user", user]
+    for service in sorted(public_optional):
+        args += ["--public", service]
+    return shlex.join(args)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,8 @@ class ProvisioningArgs:
     # The virtualenv's interpreter that runs the program: the entry point needs the same packages.
     python: str
     repo_root: str
+    # Optional-public services (config/services.py) that the stack config makes public.
+    public_optional: tuple[str, ...] = ()
 
 
 class Provisioning(pulumi.ComponentResource):
@@ -104,7 +116,7 @@ class Provisioning(pulumi.ComponentResource):
         self.host_key = self.wait_for_ssh.stdout.apply(lambda text: text.strip())
 
         command = pulumi.Output.from_input(args.host).apply(
-            lambda host: provision_command(args.python, host, args.user)
+            lambda host: provision_command(args.python, host, args.user, public_optional=args.public_optional)
         )
         self.provision = local.Command(
             f"{name}-run",

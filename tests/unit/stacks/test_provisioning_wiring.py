@@ -55,7 +55,8 @@ def test_waits_for_ssh_with_the_deploy_key_retries_and_a_timeout(deployment: Dep
 def test_entry_point_gets_the_address_in_argv_and_secrets_only_in_env(deployment: Deployment) -> None:
     run = deployment.one(LOCAL_COMMAND)
     argv = shlex.split(run.inputs["create"])
-    assert argv[1:] == ["-m", "stacks.provision", "--host", FAKE_IP, "--port", "22", "--user", "deploy"]
+    address = ["-m", "stacks.provision", "--host", FAKE_IP, "--port", "22", "--user", "deploy"]
+    assert argv[1:] == [*address, "--public", "grafana"]  # Pulumi.dev.yaml makes Grafana public
     assert Path(argv[0]).name.startswith("python")
     assert run.inputs["update"] == run.inputs["create"]
 
@@ -171,3 +172,13 @@ def test_compose_and_dependency_pins_are_provisioning_inputs(tmp_path: Path) -> 
     assert after_pins != before
     (tmp_path / "deploy" / "compose.yml").write_text("services: {api: {}}\n")
     assert content_hash(tmp_path) != after_pins
+
+
+@pytest.mark.parametrize(("public", "expected"), [(["api", "grafana"], ["grafana"]), (["api"], [])])
+def test_grafana_is_bound_publicly_only_when_the_stack_makes_it_public(
+    public: list[str], expected: list[str]
+) -> None:
+    """The firewall opens Grafana only if configured; the host must bind it to match, no more."""
+    config = engine_config(stack_files()[0], {"mlops-platform:publicServices": public})
+    argv = shlex.split(run_program(config).one(LOCAL_COMMAND).inputs["create"])
+    assert [argv[i + 1] for i, arg in enumerate(argv) if arg == "--public"] == expected
