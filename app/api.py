@@ -29,7 +29,6 @@ log = logging.getLogger("app.api")
 
 # Clients may send any method token; anything else is labelled "other" to keep labels bounded.
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-ROUTES = ("/predict", "/invocations", "/health", "/ready", "/metrics", "/openapi.json", "/")
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
@@ -39,13 +38,6 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def error_response(status: int, reason: str, message: str) -> Response:
     return json_response({"error": {"status": status, "reason": reason, "message": message}}, status)
-
-
-def endpoint_label() -> str:
-    """The route template, so label values stay bounded whatever paths clients send."""
-    if request.url_rule is not None:
-        return request.url_rule.rule
-    return request.path if request.path in ROUTES else "unmatched"
 
 
 class NotReady(Exception):
@@ -60,7 +52,15 @@ def create_app(
     app = Flask(__name__)
     # Werkzeug rejects larger bodies with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Route templates, filled once every route is registered (end of this function).
+    routes: set[str] = set()
+
+    def endpoint_label() -> str:
+        """The route template, so label values stay bounded whatever paths clients send."""
+        if request.url_rule is not None:
+            return request.url_rule.rule
+        # A wrong method on a known path (405) has no matched rule; any other path is "unmatched".
+        return request.path if request.path in routes else "unmatched"
 
     holder = ModelHolder(lambda: model_source.load(settings))
     if model is not None:
@@ -205,4 +205,5 @@ def create_app(
         features, classes = names()
         return render_template("index.html", features=features, classes=classes)
 
+    routes.update(rule.rule for rule in app.url_map.iter_rules())
     return app

@@ -50,9 +50,9 @@ keepalive = 5
 # Clients get a clear 400 from gunicorn rather than a hang on absurd request lines and headers.
 limit_request_line = 8190
 limit_request_fields = 50
-accesslog = os.environ.get("MLOPS_ACCESS_LOG") or None
+accesslog = _settings.access_log
 errorlog = "-"
-loglevel = os.environ.get("MLOPS_LOG_LEVEL", "info")
+loglevel = _settings.log_level
 proc_name = "mlops-api"
 # No control socket: it would be written to $HOME, which is read-only in the container.
 control_socket_disable = True

@@ -11,7 +11,7 @@ import json
 import sys
 
 from app import model_source
-from app.fast_model import FastModelError, load_bundle
+from app.fast_model import FastModelError
 from app.model_pin import EXIT_REFUSED, EXIT_UNAVAILABLE
 from config.app_settings import ApiSettings
 
@@ -19,8 +19,7 @@ from config.app_settings import ApiSettings
 def main() -> int:
     settings = ApiSettings()
     try:
-        ref = model_source.resolve(settings)
-        load_bundle(ref.directory)
+        ref = model_source.load(settings).ref
     except model_source.ModelUnavailable as error:
         print(str(error), file=sys.stderr)
         return EXIT_UNAVAILABLE

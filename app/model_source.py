@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -12,9 +11,9 @@ import yaml
 
 from app.fast_model import FastModel, load_bundle
 from app.model_pin import ModelRef, pinned
-
-__all__ = ["LoadedModel", "ModelRef", "ModelUnavailable", "load", "resolve"]
 from config.app_settings import ApiSettings, ModelSource
+
+__all__ = ["LoadedModel", "ModelRef", "ModelUnavailable", "champion_version", "load", "resolve"]
 
 
 class ModelUnavailable(Exception):
@@ -27,15 +26,11 @@ class LoadedModel:
     fast: FastModel
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("MLOPS_MODEL_CACHE_DIR", Path(tempfile.gettempdir()) / "mlops-model-cache"))
-
-
-def _download_version(tracking_uri: str, name: str, version: str) -> Path:
+def _download_version(cache_dir: Path, tracking_uri: str, name: str, version: str) -> Path:
     """Download models:/name/version once into the cache (atomic rename: workers may race)."""
     import mlflow.artifacts  # imported lazily: only the registry source needs it
 
-    target = _cache_root() / name / version
+    target = cache_dir / name / version
     if (target / "fast").is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +50,8 @@ def _download_version(tracking_uri: str, name: str, version: str) -> Path:
     return target
 
 
-def resolve_registry(settings: ApiSettings) -> ModelRef:
+def champion_version(settings: ApiSettings) -> str:
+    """The version behind name@alias in the registry (no download); ModelUnavailable if none."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -69,8 +65,15 @@ def resolve_registry(settings: ApiSettings) -> ModelRef:
         ) from None
     except Exception as error:  # connection refused, DNS, TLS: the registry is not reachable
         raise ModelUnavailable(f"registry {settings.tracking_uri} unreachable: {error}") from None
-    directory = _download_version(settings.tracking_uri, settings.model_name, str(version.version))
-    return ModelRef(settings.model_name, str(version.version), "registry", directory)
+    return str(version.version)
+
+
+def resolve_registry(settings: ApiSettings) -> ModelRef:
+    version = champion_version(settings)
+    directory = _download_version(
+        settings.model_cache_dir, settings.tracking_uri, settings.model_name, version
+    )
+    return ModelRef(settings.model_name, version, "registry", directory)
 
 
 def resolve_path(settings: ApiSettings) -> ModelRef:

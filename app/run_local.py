@@ -20,7 +20,7 @@ def champion_exists(settings: ApiSettings) -> bool:
     from app import model_source
 
     try:
-        model_source.resolve_registry(settings)
+        model_source.champion_version(settings)  # the alias only: no download
     except model_source.ModelUnavailable:
         return False
     return True

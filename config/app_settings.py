@@ -6,12 +6,15 @@ server at all (an embedded SQLite MLflow store under ./var/mlflow).
 
 from __future__ import annotations
 
+import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.services import SERVICES
 
 DEFAULT_TRACKING_URI = "sqlite:///var/mlflow/mlflow.db"
 DEFAULT_ARTIFACT_ROOT = "var/mlflow/artifacts"
@@ -68,7 +71,7 @@ class ApiSettings(TrackingSettings):
     model_alias: str = Field(default=CHAMPION_ALIAS, min_length=1, description="Registry alias to serve.")
     model_path: Path | None = Field(default=None, description="Model directory when model_source=path.")
     host: str = Field(default="127.0.0.1", description="Address gunicorn binds to.")
-    port: Annotated[int, Field(ge=1, le=65535)] = Field(default=8000, description="API port.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(default=SERVICES.api.port, description="API port.")
     workers: int = Field(default=2, ge=1, le=64, description="gunicorn sync workers.")
     timeout_seconds: int = Field(default=30, ge=1, le=600, description="gunicorn worker timeout.")
     graceful_timeout_seconds: int = Field(
@@ -78,6 +81,16 @@ class ApiSettings(TrackingSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Request body size limit.")
     model_poll_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="How often a worker without a model looks for one."
+    )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "mlops-model-cache",
+        description="Where downloaded model versions are kept (one folder per name/version).",
+    )
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="gunicorn log level."
+    )
+    access_log: str | None = Field(
+        default=None, description="gunicorn access log: a file path or '-' for stderr; unset = none."
     )
     metrics_dir: Path | None = Field(
         default=None,

@@ -40,6 +40,7 @@ lay_out() {
     cp config/prometheus/rules/*.yml "$state/config/prometheus/rules/"
     rm -rf "$state/config/grafana/provisioning"
     cp -r config/grafana/provisioning "$state/config/grafana/provisioning"
+    cp config/grafana/grafana.ini "$state/config/grafana/grafana.ini"
     if compgen -G "dashboards/json/*.json" >/dev/null; then cp dashboards/json/*.json "$state/dashboards/"; fi
     # Secret files: generated once. The containers run as their own uids (mlflow 10001,
     # grafana 472), so the files they read are world-readable inside a 0700 directory, unless

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from config import monitoring
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import API_IMAGE_TAG, SERVICES, Exposure, Service
 
@@ -173,14 +174,17 @@ def _prometheus() -> dict[str, Any]:
     return {
         "image": prometheus.image,
         "command": [
-            "--config.file=/etc/prometheus/prometheus.yml",
+            f"--config.file={monitoring.PROMETHEUS_CONTAINER_CONFIG_DIR}/prometheus.yml",
             "--storage.tsdb.path=/prometheus",
             "--storage.tsdb.retention.time=15d",
             f"--web.listen-address=0.0.0.0:{prometheus.port}",
         ],
         "user": f"{PROMETHEUS_UID}:{PROMETHEUS_UID}",
         "read_only": True,
-        "volumes": ["./config/prometheus:/etc/prometheus:ro", "prometheus-data:/prometheus"],
+        "volumes": [
+            f"./config/prometheus:{monitoring.PROMETHEUS_CONTAINER_CONFIG_DIR}:ro",
+            "prometheus-data:/prometheus",
+        ],
         "ports": _publish(prometheus),
         "depends_on": {SERVICES.api.name: {"condition": "service_started"}},
         "healthcheck": _healthcheck(
@@ -198,20 +202,16 @@ def _grafana() -> dict[str, Any]:
         "user": f"{GRAFANA_UID}:0",
         "read_only": True,
         "tmpfs": TMPFS,
-        "environment": {
-            "GF_SECURITY_ADMIN_USER": "admin",
-            "GF_SECURITY_ADMIN_PASSWORD__FILE": f"/run/secrets/{GRAFANA_ADMIN_SECRET}",
-            "GF_AUTH_ANONYMOUS_ENABLED": "false",
-            "GF_USERS_ALLOW_SIGN_UP": "false",
-            "GF_ANALYTICS_REPORTING_ENABLED": "false",
-            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
-        },
+        # Server settings (anonymous access and sign-up off, admin user) live in grafana.ini; the
+        # environment only points Grafana at its files and at the admin password secret.
+        "environment": dict(monitoring.GRAFANA_ENVIRONMENT),
         "secrets": [GRAFANA_ADMIN_SECRET],
         "volumes": [
             "grafana-data:/var/lib/grafana",
-            "./config/grafana/provisioning:/etc/grafana/provisioning:ro",
+            f"./config/grafana/grafana.ini:{monitoring.GRAFANA_CONTAINER_INI_FILE}:ro",
+            f"./config/grafana/provisioning:{monitoring.GRAFANA_CONTAINER_PROVISIONING_DIR}:ro",
             # The dashboard provider (config/grafana/provisioning/dashboards) reads this folder.
-            "./dashboards:/var/lib/grafana/dashboards:ro",
+            f"./dashboards:{monitoring.GRAFANA_CONTAINER_DASHBOARDS_DIR}:ro",
         ],
         "ports": _publish(grafana, f"${{{GRAFANA_BIND_VARIABLE}:-127.0.0.1}}"),
         "depends_on": {SERVICES.prometheus.name: {"condition": "service_healthy"}},

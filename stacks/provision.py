@@ -37,7 +37,8 @@ from typing import Any
 
 import ansible_runner
 
-from config.services import SERVICES
+from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
+from config.services import SERVICES, Exposure
 from stacks import images
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,8 @@ ENV_PRIVATE_KEY = "MLOPS_SSH_PRIVATE_KEY"
 ENV_HOST_KEY = "MLOPS_SSH_HOST_KEY"
 ENV_MLFLOW_PASSWORD = "MLOPS_MLFLOW_ADMIN_PASSWORD"  # noqa: S105 - a variable's name
 ENV_GRAFANA_PASSWORD = "MLOPS_GRAFANA_ADMIN_PASSWORD"  # noqa: S105 - a variable's name
-OPTIONAL_SERVICES = ("grafana",)
+# Services a stack may leave out or open to the public: the catalog's optional-public ones (Grafana).
+OPTIONAL_SERVICES = tuple(s.name for s in SERVICES.all() if s.exposure is Exposure.OPTIONAL_PUBLIC)
 DEFAULT_TIMEOUT_SECONDS = 1800
 EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
 KEYSCAN_ATTEMPTS = 10
@@ -232,6 +234,10 @@ def runner_settings(
         "stack_grafana_enabled": "grafana" not in args.without,
         "stack_grafana_public": "grafana" in args.public,
         "stack_source_dir": str(REPO_ROOT),
+        # From config/, so the role asks the registry for what the API will serve.
+        "stack_mlflow_url": f"http://127.0.0.1:{SERVICES.mlflow.port}",
+        "stack_model_name": DEFAULT_MODEL_NAME,
+        "stack_model_alias": CHAMPION_ALIAS,
     }
     if archive is not None:
         extravars["stack_image_archive"] = str(archive.path)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.servers import free_port
 from config.services import SERVICES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -80,12 +81,6 @@ def build_test_prometheus_image() -> str:
             "build", "-q", "--build-arg", f"BASE_IMAGE={TRIXIE_BASE}", "-t", name, str(HERE / "prometheus")
         )
     return name
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
