@@ -6,13 +6,12 @@ Endpoints: POST /predict, POST /invocations (MLflow scoring protocol), GET /heal
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from typing import Any
 
-from flask import Flask, Response, g, render_template, request
+import orjson
+from flask import Flask, Response, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import HTTPException
@@ -22,18 +21,17 @@ from app.iris import CLASS_NAMES, FEATURE_NAMES
 from app.model_holder import ModelHolder, ServedModel
 from app.model_source import LoadedModel
 from app.openapi import build_spec
-from app.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict
+from app.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict, to_matrix
+from app.request_metrics import RequestMetrics, RouteLabeller
 from config.app_settings import ApiSettings
 
 log = logging.getLogger("app.api")
 
-# Clients may send any method token; anything else is labelled "other" to keep labels bounded.
-KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
 def error_response(status: int, reason: str, message: str) -> Response:
@@ -52,15 +50,6 @@ def create_app(
     app = Flask(__name__)
     # Werkzeug rejects larger bodies with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    # Route templates, filled once every route is registered (end of this function).
-    routes: set[str] = set()
-
-    def endpoint_label() -> str:
-        """The route template, so label values stay bounded whatever paths clients send."""
-        if request.url_rule is not None:
-            return request.url_rule.rule
-        # A wrong method on a known path (405) has no matched rule; any other path is "unmatched".
-        return request.path if request.path in routes else "unmatched"
 
     holder = ModelHolder(lambda: model_source.load(settings))
     if model is not None:
@@ -75,37 +64,13 @@ def create_app(
             raise NotReady
         return served
 
-    # Metric children per (route, method, status), resolved once: label look-ups are not free.
-    request_metrics: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    @app.before_request
-    def start_timer() -> None:
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def observe(response: Response) -> Response:
-        method = request.method if request.method in KNOWN_METHODS else "other"
-        key = (endpoint_label(), method, response.status_code)
-        children = request_metrics.get(key)
-        if children is None:
-            children = (
-                metrics.HTTP_REQUESTS.labels(key[0], method, str(key[2])),
-                metrics.HTTP_REQUEST_DURATION.labels(key[0], method),
-            )
-            request_metrics[key] = children
-        children[0].inc()
-        started = g.get("started")
-        if started is not None:
-            children[1].observe(time.perf_counter() - started)
-        return response
-
     def reject(endpoint: str, error: InvalidRequest) -> Response:
         metrics.INVALID_REQUESTS.labels(endpoint, error.reason).inc()
         return error_response(error.status, error.reason, error.message)
 
     @app.errorhandler(InvalidRequest)
     def invalid(error: InvalidRequest) -> Response:
-        return reject(endpoint_label(), error)
+        return reject(route_of(request.environ), error)
 
     @app.errorhandler(NotReady)
     def not_ready(_: NotReady) -> Response:
@@ -117,7 +82,7 @@ def create_app(
         reason = HTTP_REASONS.get(status, "http_error")
         if status == 413:
             return reject(
-                endpoint_label(),
+                route_of(request.environ),
                 InvalidRequest(413, "body_too_large", f"body exceeds {settings.max_body_bytes} bytes"),
             )
         response = error_response(status, reason, error.description or error.name)
@@ -147,17 +112,26 @@ def create_app(
         served = current_model()
         fast = served.model.fast
         parsed = parse_predict(payload, len(fast.feature_names), settings.max_batch_rows)
-        indices, probabilities = fast.predict_indices(parsed.rows)
-        classes, rows = indices.tolist(), probabilities.tolist()
-        served.recorder.record(parsed.rows, classes, [row[i] for row, i in zip(rows, classes, strict=True)])
         names = fast.class_names
+        if not parsed.batch:  # the common request: one row, plain floats end to end
+            index, probabilities = fast.predict_row(parsed.rows[0])
+            served.recorder.record_one(parsed.rows[0], index, probabilities[index])
+            return json_response(
+                {
+                    "prediction": names[index],
+                    "probabilities": dict(zip(names, probabilities, strict=True)),
+                    "model": served.info,
+                }
+            )
+        matrix = to_matrix(parsed.rows)
+        indices, probability_matrix = fast.predict_indices(matrix)
+        classes, rows = indices.tolist(), probability_matrix.tolist()
+        served.recorder.record(matrix, classes, [row[i] for row, i in zip(rows, classes, strict=True)])
         results = [
             {"prediction": names[i], "probabilities": dict(zip(names, row, strict=True))}
             for i, row in zip(classes, rows, strict=True)
         ]
-        if parsed.batch:
-            return json_response({"predictions": results, "model": served.info})
-        return json_response({**results[0], "model": served.info})
+        return json_response({"predictions": results, "model": served.info})
 
     @app.post("/invocations")
     def invocations() -> Response:
@@ -205,5 +179,6 @@ def create_app(
         features, classes = names()
         return render_template("index.html", features=features, classes=classes)
 
-    routes.update(rule.rule for rule in app.url_map.iter_rules())
+    route_of = RouteLabeller(app.url_map)  # every route is registered by now
+    app.wsgi_app = RequestMetrics(app.wsgi_app, route_of)  # type: ignore[method-assign]
     return app

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 
 REASONS = (
@@ -56,6 +57,12 @@ def parse_json_body(body: bytes, content_type: str | None) -> Any:
         raise InvalidRequest(
             415, "unsupported_media_type", f"Content-Type must be application/json, got {mime or 'none'!r}"
         )
+    try:
+        # orjson is several times faster than json and, like the JSON standard, refuses NaN and
+        # Infinity literals; whatever it refuses is parsed again below only to name the problem.
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body, parse_constant=_reject_constant)
     except InvalidRequest:
@@ -135,7 +142,9 @@ def to_matrix(rows: list[list[float]]) -> NDArray[np.float32]:
 
 @dataclass(frozen=True)
 class PredictRequest:
-    rows: NDArray[np.float32]
+    """Validated rows of finite floats; `batch` tells the two request forms apart."""
+
+    rows: list[list[float]]
     batch: bool
 
 
@@ -143,10 +152,9 @@ def parse_predict(payload: Any, n_features: int, max_rows: int) -> PredictReques
     """`{"features": [4 numbers]}` (the original contract) or `{"instances": [[...], ...]}`."""
     key = require_object(payload, ("features", "instances"))
     if key == "features":
-        return PredictRequest(to_matrix([parse_row(payload["features"], n_features, "features")]), False)
+        return PredictRequest([parse_row(payload["features"], n_features, "features")], False)
     rows = check_batch_size(payload["instances"], max_rows, "instances")
-    parsed = [parse_row(row, n_features, f"instances[{i}]") for i, row in enumerate(rows)]
-    return PredictRequest(to_matrix(parsed), True)
+    return PredictRequest([parse_row(row, n_features, f"instances[{i}]") for i, row in enumerate(rows)], True)
 
 
 def _rows_of_columns(columns: Any, feature_names: Sequence[str], where: str) -> list[dict[str, Any]]:

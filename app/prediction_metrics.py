@@ -52,7 +52,7 @@ class PredictionRecorder:
     def record(self, rows: NDArray[np.float32], class_indices: list[int], confidences: list[float]) -> None:
         """One predicted row per entry: its class index and the probability of that class."""
         if len(class_indices) == 1:
-            self._record_one(rows[0].tolist(), class_indices[0], confidences[0])
+            self.record_one(rows[0].tolist(), class_indices[0], confidences[0])
             return
         for index, count in enumerate(np.bincount(class_indices, minlength=len(self._per_class)).tolist()):
             if count:
@@ -63,7 +63,8 @@ class PredictionRecorder:
             for position in training_cdf(rows[:, column].astype(np.float64), quantiles).tolist():
                 histogram.observe(position)
 
-    def _record_one(self, row: list[float], class_index: int, confidence: float) -> None:
+    def record_one(self, row: Sequence[float], class_index: int, confidence: float) -> None:
+        """The single-row request: plain floats, no numpy."""
         self._per_class[class_index].inc()
         metrics.PREDICTION_CONFIDENCE.observe(confidence)
         for value, (histogram, quantiles) in zip(row, self._features, strict=True):

@@ -34,10 +34,6 @@ def _client_post(client: Any) -> None:
         raise RuntimeError(f"HTTP {response.status_code}: {response.get_data(as_text=True)}")
 
 
-def _parse(parse_json_body: Callable[..., Any], parse_predict: Callable[..., Any]) -> Any:
-    return parse_predict(parse_json_body(BODY, "application/json"), 4, 1000)
-
-
 def _request_metrics(metrics: Any) -> None:
     metrics.HTTP_REQUESTS.labels("/predict", "POST", "200").inc()
     metrics.HTTP_REQUEST_DURATION.labels("/predict", "POST").observe(0.001)
@@ -59,10 +55,8 @@ def profile(model_dir: Path) -> None:
     settings = ApiSettings(model_source=ModelSource.PATH, model_path=model_dir)
     api, ceiling = create_app(settings, model=loaded).test_client(), create_ceiling().test_client()
     payload = parse_json_body(BODY, "application/json")
-    parsed = parse_predict(payload, 4, 1000)
-    indices, probabilities = loaded.fast.predict_indices(parsed.rows)
-    classes = indices.tolist()
-    top = [row[i] for row, i in zip(probabilities.tolist(), classes, strict=True)]
+    row = parse_predict(payload, 4, 1000).rows[0]
+    index, probabilities = loaded.fast.predict_row(row)
     fast = loaded.fast
     recorder = PredictionRecorder("iris-classifier", "1", fast.class_names, fast.feature_names, fast.baseline)
     answer = {"prediction": "setosa", "probabilities": {"a": 1.0, "b": 0.0, "c": 0.0}}
@@ -73,9 +67,11 @@ def profile(model_dir: Path) -> None:
         "parse_json_body + parse_predict": lambda: parse_predict(
             parse_json_body(BODY, "application/json"), 4, 1000
         ),
-        "fast.predict (onnxruntime)": partial(loaded.fast.predict, parsed.rows),
-        "recorder.record (prediction metrics)": partial(recorder.record, parsed.rows, classes, top),
-        "after_request metrics (counter+histogram)": partial(_request_metrics, metrics),
+        "fast.predict_row (onnxruntime)": partial(fast.predict_row, row),
+        "recorder.record_one (prediction metrics)": partial(
+            recorder.record_one, row, index, probabilities[index]
+        ),
+        "request metrics (counter+histogram)": partial(_request_metrics, metrics),
         "json_response": partial(json_response, answer),
     }
     print(f"{'step':<45} {'us/call':>9}")

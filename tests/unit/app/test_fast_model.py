@@ -40,6 +40,28 @@ def test_fast_form_matches_sklearn_on_random_rows(trained_store) -> None:  # typ
     assert np.max(np.abs(probabilities - sklearn_model.predict_proba(rows))) <= 1e-5
 
 
+def test_single_row_path_gives_what_the_batch_path_gives(trained_store) -> None:  # type: ignore[no-untyped-def]
+    """predict_row reuses bound buffers: every call must see its own row, never a stale answer."""
+    fast = load_bundle(trained_store.model_dir)
+    rng = np.random.default_rng(11)
+    rows = rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(500, 4)).astype(np.float32)
+    indices, probabilities = fast.predict_indices(rows)
+    for row, expected_index, expected in zip(
+        rows.tolist(), indices.tolist(), probabilities.tolist(), strict=True
+    ):
+        index, got = fast.predict_row(row)
+        assert (index, got) == (expected_index, expected)
+    assert len(set(indices.tolist())) == 3  # the rows cover every class, so stale answers would show
+
+
+def test_single_row_path_does_not_wait_for_a_busy_buffer(trained_store) -> None:  # type: ignore[no-untyped-def]
+    fast = load_bundle(trained_store.model_dir)
+    expected = fast.predict_row([6.7, 3.0, 5.2, 2.3])
+    with fast._row_lock:  # another thread is using the bound buffers: the general path answers
+        assert fast.predict_row([6.7, 3.0, 5.2, 2.3]) == expected
+    assert fast.class_names[expected[0]] == "virginica"
+
+
 def test_reference_disagreement_is_refused(model_copy: Path) -> None:
     metadata_path = model_copy / "fast" / "metadata.json"
     metadata = json.loads(metadata_path.read_text())
