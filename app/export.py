@@ -1,7 +1,9 @@
-"""Export a trained forest to its fast form (ONNX) and prove it agrees with the original.
+"""Export a trained forest to its fast form (ONNX, plus a decision table) and prove both agree.
 
-The check runs on the test set and on random in-range rows; an export that disagrees raises
-FastModelMismatch and fails the training run, so a wrong graph never reaches the registry.
+The check runs on the test set and on random in-range rows; the decision table must also give
+exactly the graph's answers on every split threshold and its float32 neighbours. An export that
+disagrees raises FastModelMismatch and fails the training run, so a wrong form never reaches
+the registry.
 """
 
 from __future__ import annotations
@@ -11,18 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 from numpy.typing import NDArray
 from skl2onnx import to_onnx
 from sklearn.ensemble import RandomForestClassifier
 
+from app import decision_table
+from app.decision_table import DecisionTable
 from app.fast_model import (
     BUNDLE_DIR,
     FORMAT,
     GRAPH_FILE,
     METADATA_FILE,
+    FastModel,
     FastModelMismatch,
     compare_predictions,
     load_bundle,
+    open_session,
     sha256_of,
 )
 
@@ -36,6 +43,68 @@ def random_in_range_rows(x_train: NDArray[np.float64], rows: int, seed: int) -> 
     rng = np.random.default_rng(seed)
     low, high = x_train.min(axis=0), x_train.max(axis=0)
     return rng.uniform(low, high, size=(rows, x_train.shape[1])).round(2)
+
+
+def split_thresholds(graph: onnx.ModelProto, n_features: int) -> tuple[list[list[float]] | None, str]:
+    """Each feature's split thresholds, or None and why the graph gets no decision table.
+
+    Only a graph that is one tree ensemble reading the input directly, with `x <= t` splits,
+    qualifies: then the thresholds are all its answer depends on (app/decision_table.py).
+    """
+    nodes = list(graph.graph.node)
+    if len(nodes) != 1 or nodes[0].op_type != "TreeEnsembleClassifier":
+        return None, "the graph is not a single TreeEnsembleClassifier"
+    node = nodes[0]
+    if list(node.input) != [graph.graph.input[0].name]:
+        return None, "the tree ensemble does not read the graph input directly"
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    if "nodes_values" not in attributes:
+        return None, "the tree ensemble stores its thresholds as a tensor"
+    modes = [mode.decode() for mode in attributes["nodes_modes"]]
+    unsupported = sorted(set(modes) - {"BRANCH_LEQ", "LEAF"})
+    if unsupported:
+        return None, f"split modes {unsupported} are not supported"
+    thresholds: list[list[float]] = [[] for _ in range(n_features)]
+    for mode, feature, value in zip(
+        modes, attributes["nodes_featureids"], attributes["nodes_values"], strict=True
+    ):
+        if mode == "BRANCH_LEQ":
+            thresholds[feature].append(float(value))
+    cells = decision_table.cell_count([sorted(set(t)) for t in thresholds])
+    if cells > decision_table.MAX_CELLS:
+        return None, f"its threshold grid has {cells:,} cells (limit {decision_table.MAX_CELLS:,})"
+    return thresholds, f"{cells:,} cells"
+
+
+def boundary_rows(table: DecisionTable, context: NDArray[np.float64]) -> NDArray[np.float32]:
+    """Rows that put each feature on each split threshold and on its float32 neighbours."""
+    rows = []
+    for feature, thresholds in enumerate(table.thresholds):
+        for value in np.concatenate(
+            [
+                thresholds,
+                np.nextafter(thresholds, np.float32(-np.inf)),
+                np.nextafter(thresholds, np.float32(np.inf)),
+            ]
+        ):
+            block = context.astype(np.float32)
+            block[:, feature] = value
+            rows.append(block)
+    return np.vstack(rows) if rows else np.empty((0, context.shape[1]), np.float32)
+
+
+def check_table_against_graph(fast: FastModel, context: NDArray[np.float64]) -> int:
+    """The table must give exactly the graph's probabilities at every cell boundary."""
+    if fast.table is None:
+        return 0
+    rows = boundary_rows(fast.table, context)
+    differ = np.flatnonzero(np.any(fast.table.predict_proba(rows) != fast.graph_proba(rows), axis=1))
+    if differ.size:
+        raise FastModelMismatch(
+            f"decision table disagrees with the ONNX graph on {differ.size} of {len(rows)} boundary rows "
+            f"(first: {rows[differ[0]].tolist()})"
+        )
+    return len(rows)
 
 
 def _sklearn_predictions(
@@ -68,6 +137,19 @@ def export_fast_model(
     )
     graph_path = bundle / GRAPH_FILE
     graph_path.write_bytes(graph.SerializeToString())
+    thresholds, table_note = split_thresholds(graph, len(feature_names))
+    table_metadata = None
+    if thresholds is not None:
+        session = open_session(graph_path)
+        table = DecisionTable.build(
+            thresholds, lambda rows: session.run(["probabilities"], {session.get_inputs()[0].name: rows})[0]
+        )
+        table.save(bundle / decision_table.TABLE_FILE)
+        table_metadata = {
+            "sha256": sha256_of(bundle / decision_table.TABLE_FILE),
+            "cells": int(table.cells.size),
+            "answers": len(table.answers),
+        }
 
     check = np.vstack([x_test, random_in_range_rows(x_train, check_rows, seed)])
     expected_classes, expected_proba = _sklearn_predictions(model, check)
@@ -79,6 +161,7 @@ def export_fast_model(
         "feature_names": list(feature_names),
         "probability_tolerance": tolerance,
         "baseline": baseline,
+        "decision_table": table_metadata,
         "reference": {
             "inputs": reference_rows.tolist(),
             "classes": expected_classes[: len(reference_rows)],
@@ -88,16 +171,24 @@ def export_fast_model(
     (bundle / METADATA_FILE).write_text(json.dumps(metadata, indent=1))
 
     fast = load_bundle(out_dir, verify=False)
-    classes, probabilities = fast.predict(check.astype(np.float32))
-    problems = compare_predictions(
-        expected_classes, expected_proba, classes, probabilities.astype(np.float64), tolerance
-    )
-    if problems:
-        raise FastModelMismatch("ONNX export disagrees with the scikit-learn model: " + "; ".join(problems))
+    worst = 0.0
+    for name, predict_proba in fast.forms().items():
+        probabilities = predict_proba(check.astype(np.float32))
+        classes = [fast.class_names[i] for i in np.argmax(probabilities, axis=1).tolist()]
+        problems = compare_predictions(
+            expected_classes, expected_proba, classes, probabilities.astype(np.float64), tolerance
+        )
+        if problems:
+            raise FastModelMismatch(f"{name} disagrees with the scikit-learn model: " + "; ".join(problems))
+        worst = max(worst, float(np.max(np.abs(expected_proba - probabilities))))
+    boundary_checked = check_table_against_graph(fast, x_test[:10])
     return {
         "rows_checked": len(check),
         "test_rows": len(x_test),
         "random_rows": check_rows,
-        "max_probability_difference": float(np.max(np.abs(expected_proba - probabilities))),
+        "max_probability_difference": worst,
         "class_disagreements": 0,
+        "decision_table": table_metadata is not None,
+        "decision_table_note": table_note,
+        "decision_table_boundary_rows": boundary_checked,
     }

@@ -113,10 +113,20 @@ def run_training(settings: TrainSettings) -> dict[str, Any]:
             mlflow.log_metric(
                 "fast_model_max_probability_difference", agreement["max_probability_difference"]
             )
+            forms = "ONNX and decision table agree" if agreement["decision_table"] else "ONNX agrees"
             progress(
-                f"ONNX agrees on {agreement['rows_checked']} rows "
+                f"{forms} on {agreement['rows_checked']} rows "
                 f"(max probability difference {agreement['max_probability_difference']:.2e})"
             )
+            if agreement["decision_table"]:
+                progress(
+                    f"decision table: {agreement['decision_table_note']}, equal to the graph on "
+                    f"{agreement['decision_table_boundary_rows']} split-boundary rows"
+                )
+            else:
+                progress(
+                    f"no decision table ({agreement['decision_table_note']}): onnxruntime serves every row"
+                )
 
             input_example = _input_frame(data.x_test[:2])
             signature = infer_signature(input_example, model.predict(data.x_test[:2]))
