@@ -290,7 +290,7 @@ def run(work: Path, warmup: int, duration: int) -> str:
             server.stop()
     print_load_table(results)
 
-    say("timing the registered model in process (scikit-learn vs ONNX)")
+    say("timing the registered model in process (scikit-learn vs the ONNX graph vs the decision table)")
     from mlflow.artifacts import download_artifacts
 
     model_dir = Path(
