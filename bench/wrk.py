@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,24 @@ class WrkResult:
     def errors(self) -> int:
         """Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers."""
         return self.socket_errors + self.non_2xx
+
+
+def combine(rounds: Sequence[WrkResult]) -> WrkResult:
+    """Rounds of equal length as one result: summed counts, mean req/s, median p50 and p99.
+
+    wrk prints percentiles, not its histogram, so percentiles of the union cannot be computed;
+    the median round's is the robust choice (one disturbed round moves it least).
+    """
+    if not rounds:
+        raise ValueError("no wrk rounds to combine")
+    return WrkResult(
+        requests=sum(r.requests for r in rounds),
+        requests_per_second=statistics.fmean(r.requests_per_second for r in rounds),
+        p50_ms=statistics.median(r.p50_ms for r in rounds),
+        p99_ms=statistics.median(r.p99_ms for r in rounds),
+        socket_errors=sum(r.socket_errors for r in rounds),
+        non_2xx=sum(r.non_2xx for r in rounds),
+    )
 
 
 def _to_ms(value: str, unit: str) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.wrk import WrkOutputError, parse_wrk_output, write_post_script
+from bench.wrk import WrkOutputError, WrkResult, combine, parse_wrk_output, write_post_script
 
 # POST to python's http.server (no POST handler: every answer is 501) with one timeout.
 WITH_ERRORS = """\
@@ -80,3 +80,19 @@ def test_post_script_keeps_json_with_closing_brackets(tmp_path: Path) -> None:
     script = write_post_script(tmp_path / "post.lua", body).read_text()
     assert 'wrk.method = "POST"' in script
     assert 'wrk.body = [=[{"dataframe_split": {"columns": ["a"], "data": [[5.1]]}}]=]' in script
+
+
+def test_rounds_combine_into_counts_mean_rate_and_median_percentiles() -> None:
+    rounds = [
+        WrkResult(30_000, 2000.0, 5.0, 9.0, 0, 0),
+        WrkResult(36_000, 2400.0, 4.0, 8.0, 1, 2),
+        WrkResult(33_000, 2200.0, 6.0, 30.0, 0, 0),  # one disturbed round moves p99 least
+    ]
+    combined = combine(rounds)
+    assert combined == WrkResult(99_000, 2200.0, 5.0, 9.0, 1, 2)
+    assert combined.errors == 3
+
+
+def test_no_rounds_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no wrk rounds"):
+        combine([])
