@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 TABLE_FILE = "decision_table.npz"
-# Above this many cells the table costs more memory per worker (4 bytes a cell) and export time
+# Above this many cells the table costs more memory per worker (2 or 4 bytes a cell) and export time
 # than it saves; such models are served by onnxruntime.
 MAX_CELLS = 4_000_000
 
@@ -56,11 +56,10 @@ class DecisionTable:
     def __init__(
         self,
         thresholds: Sequence[NDArray[np.float32]],
-        cells: NDArray[np.uint32],
+        cells: NDArray[np.unsignedinteger[Any]],
         answers: NDArray[np.float32],
     ) -> None:
         self.thresholds = tuple(thresholds)
-        self.cells = cells
         self.answers = answers
         sizes = [len(t) + 1 for t in self.thresholds]
         self._strides = [int(np.prod(sizes[i + 1 :], dtype=np.int64)) for i in range(len(sizes))]
@@ -73,8 +72,10 @@ class DecisionTable:
         # Plain-Python copies for the one-row path: there, list and array look-ups beat numpy calls.
         self._answers = [(row.index(max(row)), row) for row in answers.tolist()]
         self._bounds = list(zip([t.tolist() for t in self.thresholds], self._strides, strict=True))
-        typecode = "H" if len(self._answers) <= 1 << 16 else "I"
-        self._cells = array(typecode, cells.astype(np.uint16 if typecode == "H" else np.uint32).tobytes())
+        dtype, typecode = (np.uint16, "H") if len(self._answers) <= 1 << 16 else (np.uint32, "I")
+        self._cells = array(typecode, cells.astype(dtype).tobytes())
+        # The matrix path reads the same buffer: one copy of the cells per worker.
+        self.cells: NDArray[np.unsignedinteger[Any]] = np.frombuffer(self._cells, dtype=dtype)
 
     @classmethod
     def build(
@@ -97,7 +98,7 @@ class DecisionTable:
     def load(cls, path: Path, n_features: int) -> DecisionTable:
         with np.load(path, allow_pickle=False) as data:
             thresholds = [np.asarray(data[f"thresholds_{i}"], dtype=np.float32) for i in range(n_features)]
-            cells = np.asarray(data["cells"], dtype=np.uint32)
+            cells = np.asarray(data["cells"])
             answers = np.asarray(data["answers"], dtype=np.float32)
         return cls(thresholds, cells, answers)
 
@@ -105,7 +106,8 @@ class DecisionTable:
         cell = np.zeros(len(rows), dtype=np.int64)
         for column, (bounds, stride) in enumerate(zip(self.thresholds, self._strides, strict=True)):
             cell += np.searchsorted(bounds, rows[:, column].astype(np.float32), side="left") * stride
-        return self.answers[self.cells[cell]]
+        answers: NDArray[np.float32] = self.answers[self.cells[cell]]
+        return answers
 
     def predict_row(self, row: Sequence[float]) -> tuple[int, list[float]]:
         """Class index (the first highest probability) and probabilities of one row."""
