@@ -63,10 +63,9 @@ class DecisionTable:
         self.answers = answers
         sizes = [len(t) + 1 for t in self.thresholds]
         self._strides = [int(np.prod(sizes[i + 1 :], dtype=np.int64)) for i in range(len(sizes))]
-        if cells.shape != (cell_count(self.thresholds),):
-            raise ValueError(
-                f"the table has {cells.size} cells, its thresholds make {cell_count(self.thresholds)}"
-            )
+        expected = cell_count(self.thresholds)
+        if cells.shape != (expected,):
+            raise ValueError(f"the table has {cells.size} cells, its thresholds make {expected}")
         if cells.size and int(cells.max()) >= len(answers):
             raise ValueError("the table refers to answers it does not have")
         # Plain-Python copies for the one-row path: there, list and array look-ups beat numpy calls.
@@ -112,9 +111,8 @@ class DecisionTable:
     def predict_row(self, row: Sequence[float]) -> tuple[int, list[float]]:
         """Class index (the first highest probability) and probabilities of one row."""
         cell = 0
-        for value, (bounds, stride) in zip(
-            array("f", row), self._bounds, strict=True
-        ):  # float32, as in the graph
+        # array("f") rounds each value to float32, the type the graph compares in.
+        for value, (bounds, stride) in zip(array("f", row), self._bounds, strict=True):
             cell += bisect_left(bounds, value) * stride
         index, probabilities = self._answers[self._cells[cell]]
         return index, list(probabilities)

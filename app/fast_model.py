@@ -20,7 +20,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,8 @@ def compare_predictions(
     classes: list[str],
     probabilities: NDArray[np.float64],
     tolerance: float,
-) -> list[str]:
-    """Return human-readable disagreements (empty when the two models agree)."""
+) -> tuple[list[str], float]:
+    """Human-readable disagreements (empty when the two agree) and the largest probability gap."""
     problems = []
     mismatched = [i for i, (a, b) in enumerate(zip(expected_classes, classes, strict=True)) if a != b]
     if mismatched:
@@ -69,10 +69,10 @@ def compare_predictions(
     worst = float(np.max(np.abs(expected_probabilities - probabilities))) if len(classes) else 0.0
     if worst > tolerance:
         problems.append(f"probabilities differ by up to {worst:.3g} (tolerance {tolerance:.1g})")
-    return problems
+    return problems, worst
 
 
-def open_session(graph: Path) -> ort.InferenceSession:
+def _open_session(graph: Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     # One gunicorn sync worker per core: threads inside a worker only add contention.
     options.intra_op_num_threads = 1
@@ -137,10 +137,18 @@ class FastModel:
         probabilities = self.predict_proba(rows)
         return np.argmax(probabilities, axis=1), probabilities
 
+    def names_of(self, probabilities: NDArray[np.floating[Any]]) -> list[str]:
+        """The predicted class of each row of probabilities (the first highest)."""
+        return [self.class_names[i] for i in np.argmax(probabilities, axis=1).tolist()]
+
     def predict(self, rows: NDArray[np.float32]) -> tuple[list[str], NDArray[np.float32]]:
         """Class names and probabilities."""
-        indices, probabilities = self.predict_indices(rows)
-        return [self.class_names[i] for i in indices.tolist()], probabilities
+        probabilities = self.predict_proba(rows)
+        return self.names_of(probabilities), probabilities
+
+    def graph_only(self) -> FastModel:
+        """This model served by onnxruntime alone, as a model without a decision table is."""
+        return replace(self, table=None)
 
     def forms(self) -> dict[str, ProbabilityFunction]:
         """Each form this bundle can answer with, by name: the graph, and the table if any."""
@@ -149,23 +157,46 @@ class FastModel:
             forms["decision table"] = self.table.predict_proba
         return forms
 
+    def check_forms(
+        self,
+        rows: NDArray[np.float32],
+        expected_classes: list[str],
+        expected_probabilities: NDArray[np.float64],
+        tolerance: float,
+        against: str,
+    ) -> float:
+        """Run `rows` through every form; raise FastModelMismatch naming the form that disagrees
+        with the expected answers, else return the largest probability difference seen."""
+        worst = 0.0
+        for name, predict_proba in self.forms().items():
+            probabilities = predict_proba(rows).astype(np.float64)
+            problems, gap = compare_predictions(
+                expected_classes,
+                expected_probabilities,
+                self.names_of(probabilities),
+                probabilities,
+                tolerance,
+            )
+            if problems:
+                raise FastModelMismatch(f"{name} disagrees with {against}: " + "; ".join(problems))
+            worst = max(worst, gap)
+        return worst
+
     def verify(self) -> None:
         """Re-run the reference set recorded at export through every form; raise on disagreement."""
         reference = self.metadata["reference"]
-        inputs = np.asarray(reference["inputs"], dtype=np.float32)
-        for name, predict_proba in self.forms().items():
-            probabilities = predict_proba(inputs)
-            problems = compare_predictions(
-                reference["classes"],
-                np.asarray(reference["probabilities"], dtype=np.float64),
-                [self.class_names[i] for i in np.argmax(probabilities, axis=1).tolist()],
-                probabilities.astype(np.float64),
-                float(self.metadata["probability_tolerance"]),
-            )
-            if problems:
-                raise FastModelMismatch(
-                    f"fast model ({name}) disagrees with its reference: " + "; ".join(problems)
-                )
+        self.check_forms(
+            np.asarray(reference["inputs"], dtype=np.float32),
+            reference["classes"],
+            np.asarray(reference["probabilities"], dtype=np.float64),
+            float(self.metadata["probability_tolerance"]),
+            "its reference",
+        )
+
+
+def _check_sha256(path: Path, recorded: str) -> None:
+    if sha256_of(path) != recorded:
+        raise FastModelMismatch(f"{path} changed after export (sha256 differs from {METADATA_FILE})")
 
 
 def _load_table(bundle: Path, metadata: dict[str, Any], verify: bool) -> DecisionTable | None:
@@ -175,8 +206,8 @@ def _load_table(bundle: Path, metadata: dict[str, Any], verify: bool) -> Decisio
     path = bundle / TABLE_FILE
     if not path.is_file():
         raise FastModelError(f"{METADATA_FILE} lists a decision table but {path} is missing")
-    if verify and sha256_of(path) != described["sha256"]:
-        raise FastModelMismatch(f"{path} changed after export (sha256 differs from {METADATA_FILE})")
+    if verify:
+        _check_sha256(path, described["sha256"])
     try:
         return DecisionTable.load(path, len(metadata["feature_names"]))
     except (OSError, KeyError, ValueError) as error:
@@ -198,10 +229,10 @@ def load_bundle(model_dir: Path, verify: bool = True) -> FastModel:
         raise FastModelError(f"{metadata_path} is not valid JSON: {error}") from error
     if metadata.get("format") != FORMAT:
         raise FastModelError(f"{metadata_path}: unsupported fast format {metadata.get('format')!r}")
-    if verify and sha256_of(graph) != metadata["graph_sha256"]:
-        raise FastModelMismatch(f"{graph} changed after export (sha256 differs from {METADATA_FILE})")
+    if verify:
+        _check_sha256(graph, metadata["graph_sha256"])
     model = FastModel(
-        session=open_session(graph),
+        session=_open_session(graph),
         class_names=tuple(metadata["class_names"]),
         feature_names=tuple(metadata["feature_names"]),
         baseline=metadata["baseline"],

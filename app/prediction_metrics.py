@@ -7,6 +7,7 @@ counts (see docs/BENCHMARKS.md, where label look-ups and numpy calls per row wer
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
@@ -67,5 +68,7 @@ class PredictionRecorder:
         """The single-row request: plain floats, no numpy."""
         self._per_class[class_index].inc()
         metrics.PREDICTION_CONFIDENCE.observe(confidence)
-        for value, (histogram, quantiles) in zip(row, self._features, strict=True):
+        # Values as the model saw them (float32), like the batch path's matrix: a value on a
+        # training quantile lands in the same bucket whichever endpoint or form it came through.
+        for value, (histogram, quantiles) in zip(array("f", row), self._features, strict=True):
             histogram.observe(training_position(value, quantiles))

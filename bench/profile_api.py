@@ -10,7 +10,6 @@ both apps pay those alike.
 from __future__ import annotations
 
 import cProfile
-import dataclasses
 import io
 import json
 import os
@@ -50,17 +49,19 @@ def profile(model_dir: Path) -> None:
     from app.payloads import parse_json_body, parse_predict
     from app.prediction_metrics import PredictionRecorder
     from bench.ceiling_app import create_app as create_ceiling
-    from config.app_settings import ApiSettings, ModelSource
+    from config.app_settings import DEFAULT_MODEL_NAME, ApiSettings, ModelSource
 
-    loaded = LoadedModel(ModelRef("iris-classifier", "1", "path", model_dir), load_bundle(model_dir))
+    loaded = LoadedModel(ModelRef(DEFAULT_MODEL_NAME, "1", "path", model_dir), load_bundle(model_dir))
     settings = ApiSettings(model_source=ModelSource.PATH, model_path=model_dir)
     api, ceiling = create_app(settings, model=loaded).test_client(), create_ceiling().test_client()
     payload = parse_json_body(BODY, "application/json")
     row = parse_predict(payload, 4, 1000).rows[0]
     index, probabilities = loaded.fast.predict_row(row)
     fast = loaded.fast
-    graph_only = dataclasses.replace(fast, table=None)  # the path of models without a table
-    recorder = PredictionRecorder("iris-classifier", "1", fast.class_names, fast.feature_names, fast.baseline)
+    graph_only = fast.graph_only()  # the path of models without a table
+    recorder = PredictionRecorder(
+        DEFAULT_MODEL_NAME, "1", fast.class_names, fast.feature_names, fast.baseline
+    )
     answer = {"prediction": "setosa", "probabilities": {"a": 1.0, "b": 0.0, "c": 0.0}}
 
     steps: dict[str, Callable[[], Any]] = {

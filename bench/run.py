@@ -28,14 +28,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from app.iris import FEATURE_NAMES
 from bench import servers
 from bench.inprocess import Timing, time_predictions
 from bench.servers import Server, child_env, free_port, http
 from bench.wrk import CONNECTIONS, THREADS, WrkResult, combine, run_wrk, write_post_script
+from config.app_settings import DEFAULT_MODEL_NAME
 
-MODEL_NAME = "iris-classifier"
+MODEL_NAME = DEFAULT_MODEL_NAME
 WORKERS = 2
-FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = [6.7, 3.0, 5.2, 2.3]
 TARGETS = {"ratio_vs_mlflow": 20.0, "ratio_vs_ceiling": 0.8, "p99_ms": 10.0, "errors": 0}
@@ -50,7 +51,7 @@ def predict_body(features: list[float]) -> dict[str, Any]:
 
 
 def invocations_body(features: list[float]) -> dict[str, Any]:
-    return {"dataframe_split": {"columns": list(FEATURES), "data": [features]}}
+    return {"dataframe_split": {"columns": list(FEATURE_NAMES), "data": [features]}}
 
 
 @dataclass(frozen=True)

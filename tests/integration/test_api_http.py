@@ -41,14 +41,14 @@ def test_batch_and_mlflow_protocol_agree(api_server: Server) -> None:
     assert split.json() == {"predictions": ["setosa", "virginica"]}
 
 
+def raw_json(body: bytes) -> dict[str, object]:
+    """Request kwargs for a body sent as is, labelled JSON (what `json=` cannot send)."""
+    return {"data": body, "headers": {"Content-Type": "application/json"}}
+
+
 BAD_REQUESTS = [
     # (description, request kwargs, status, reason)
-    (
-        "invalid JSON",
-        {"data": b"{features: [1,2", "headers": {"Content-Type": "application/json"}},
-        400,
-        "invalid_json",
-    ),
+    ("invalid JSON", raw_json(b"{features: [1,2"), 400, "invalid_json"),
     (
         "wrong content type",
         {"data": b"features=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
@@ -59,26 +59,13 @@ BAD_REQUESTS = [
     ("extra field", {"json": {"features": SETOSA, "debug": True}}, 422, "unexpected_field"),
     ("three features", {"json": {"features": SETOSA[:3]}}, 422, "wrong_feature_count"),
     ("a string feature", {"json": {"features": [5.1, "wide", 1.4, 0.2]}}, 422, "not_a_number"),
-    (
-        "NaN",
-        {"data": b'{"features": [NaN, 3.5, 1.4, 0.2]}', "headers": {"Content-Type": "application/json"}},
-        422,
-        "non_finite",
-    ),
-    (
-        "Infinity",
-        {"data": b'{"features": [Infinity, 3.5, 1.4, 0.2]}', "headers": {"Content-Type": "application/json"}},
-        422,
-        "non_finite",
-    ),
+    ("NaN", raw_json(b'{"features": [NaN, 3.5, 1.4, 0.2]}'), 422, "non_finite"),
+    ("Infinity", raw_json(b'{"features": [Infinity, 3.5, 1.4, 0.2]}'), 422, "non_finite"),
     ("empty batch", {"json": {"instances": []}}, 422, "empty_batch"),
     ("too many rows", {"json": {"instances": [SETOSA] * 1001}}, 422, "too_many_rows"),
     (
         "body over the limit",
-        {
-            "data": b'{"instances": [' + b"[1,2,3,4]," * 120_000 + b"[1,2,3,4]]}",
-            "headers": {"Content-Type": "application/json"},
-        },
+        raw_json(b'{"instances": [' + b"[1,2,3,4]," * 120_000 + b"[1,2,3,4]]}"),
         413,
         "body_too_large",
     ),

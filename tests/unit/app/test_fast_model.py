@@ -42,7 +42,7 @@ def test_fast_form_matches_sklearn_on_random_rows(trained_store) -> None:  # typ
 
 def test_single_row_path_gives_what_the_batch_path_gives(trained_store) -> None:  # type: ignore[no-untyped-def]
     """predict_row reuses bound buffers: every call must see its own row, never a stale answer."""
-    fast = load_bundle(trained_store.model_dir)
+    fast = load_bundle(trained_store.model_dir).graph_only()
     rng = np.random.default_rng(11)
     rows = rng.uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], size=(500, 4)).astype(np.float32)
     indices, probabilities = fast.predict_indices(rows)
@@ -55,7 +55,7 @@ def test_single_row_path_gives_what_the_batch_path_gives(trained_store) -> None:
 
 
 def test_single_row_path_does_not_wait_for_a_busy_buffer(trained_store) -> None:  # type: ignore[no-untyped-def]
-    fast = load_bundle(trained_store.model_dir)
+    fast = load_bundle(trained_store.model_dir).graph_only()
     expected = fast.predict_row([6.7, 3.0, 5.2, 2.3])
     with fast._row_lock:  # another thread is using the bound buffers: the general path answers
         assert fast.predict_row([6.7, 3.0, 5.2, 2.3]) == expected
