@@ -7,20 +7,36 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 # ansible-runner runs the ansible-playbook it finds on PATH: the venv's bin/ comes first.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-EXTRAS  := train,infra,dashboards,dev
+# `make run` needs only serving + training; tests, lint and deployment need everything.
+RUN_EXTRAS := train
+ALL_EXTRAS := train,infra,dashboards,dev
 
-.PHONY: help venv system-deps docker-daemon run train serve test unit integration e2e bench lint dashboards stack stack-down clean
+.PHONY: help venv venv-run system-deps docker-daemon run train serve test unit integration e2e bench lint generate stack stack-down lock clean
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
+# Python 3.11+ with venv (Debian/Ubuntu: apt-get install python3-venv).
+define install_extras
+	@$(PYTHON) -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "error: Python 3.11+ with the venv module is needed (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade 'pip>=24'
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[$(1)]'
+endef
+
+$(VENV)/.installed-run: pyproject.toml constraints.txt
+	$(call install_extras,$(RUN_EXTRAS))
 	touch $@
 
-venv: $(VENV)/.installed ## Create the virtualenv with pinned dependencies (constraints.txt).
+# The full set includes what `make run` needs: it marks both as installed.
+$(VENV)/.installed-all: pyproject.toml constraints.txt
+	$(call install_extras,$(ALL_EXTRAS))
+	touch $@ $(VENV)/.installed-run
+
+venv-run: $(VENV)/.installed-run ## Create the virtualenv for `make run`: serving + training only.
+
+venv: $(VENV)/.installed-all ## Create the virtualenv with every extra (tests, lint, deploy), pinned by constraints.txt.
 
 system-deps: ## Install the Debian packages tests and benchmarks need (root or sudo).
 	scripts/install-system-deps.sh
@@ -28,14 +44,14 @@ system-deps: ## Install the Debian packages tests and benchmarks need (root or s
 docker-daemon: system-deps ## Start dockerd in the background if no daemon answers.
 	scripts/start-docker.sh
 
-run: venv ## Train if no champion model exists, then serve the API on 127.0.0.1:8000.
-	$(PY) -m app.run_local
+run: venv-run ## Train if no champion model exists, then serve the API on 127.0.0.1:8000.
+	$(PY) -m app.serving.run_local
 
-train: venv ## Train, evaluate, register; promote to champion if the quality gate passes.
-	$(PY) -m app.train
+train: venv-run ## Train, evaluate, register; promote to champion if the quality gate passes.
+	$(PY) -m app.training.train
 
-serve: venv ## Serve the current champion under gunicorn on 127.0.0.1:8000 (no training).
-	$(PY) -m app.run_local --no-train
+serve: venv-run ## Serve the current champion under gunicorn on 127.0.0.1:8000 (no training).
+	$(PY) -m app.serving.run_local --no-train
 
 test: venv system-deps docker-daemon ## Run every test: unit, integration and end-to-end.
 	$(PY) -m pytest tests
@@ -53,18 +69,19 @@ lint: venv ## ruff + mypy (strict on config/ and stacks/).
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
+	$(PY) -m stacks.generate --check
 
-dashboards: venv ## Regenerate dashboards/json/, prometheus.yml and Grafana provisioning from Python.
-	$(PY) -m dashboards.build
+generate: venv ## Render every generated file from config/ (CHECK=1: only say which are stale).
+	$(PY) -m stacks.generate $(if $(CHECK),--check)
 
 e2e: venv system-deps docker-daemon ## End-to-end: provision a local test host (Debian 13 + sshd + Docker) like `pulumi up` does.
 	$(PY) -m pytest tests/e2e
 
-stack: venv docker-daemon ## Run the whole container stack on this machine's Docker (no cloud account needed).
-	scripts/local-stack.sh up
+stack: venv docker-daemon ## Run the whole container stack on this machine's Docker, by the VM's own Ansible role.
+	$(PY) -m stacks.local_stack up $(STACK_ARGS)
 
-stack-down: ## Stop the local container stack (volumes are kept).
-	scripts/local-stack.sh down
+stack-down: venv ## Stop the local container stack (volumes are kept).
+	$(PY) -m stacks.local_stack down
 
 lock: ## Re-pin every dependency into constraints.txt from the current virtualenv.
 	$(PY) -m pip freeze --exclude-editable | sort > constraints.txt

@@ -8,6 +8,7 @@ so they cannot disagree (tests/unit prove that they agree).
 from __future__ import annotations
 
 from enum import StrEnum
+from importlib.metadata import version
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,7 @@ class Service(BaseModel):
     exposure: Exposure
     image: str = Field(description="Pinned image reference; never `latest`.")
     health_path: str = Field(description="HTTP path that answers 200 when the service is healthy.")
+    uid: int = Field(ge=1, description="Numeric user (and group) the container runs as; never root.")
     description: str
 
 
@@ -67,25 +69,37 @@ class ServiceCatalog(BaseModel):
         return tuple(s for s in self.all() if s.exposure is not Exposure.INTERNAL)
 
 
-API_IMAGE_NAME = "mlops-platform/api"
-# The API image tag follows the project version so a rebuilt image is a new tag.
-API_IMAGE_TAG = "0.1.0"
+# The project's version (pyproject.toml, read from the installed metadata) tags the images this
+# repo builds, so a new release is a new tag and hosts never run a stale image under an old name.
+PROJECT_VERSION = version("mlops-platform")
+IMAGE_NAMESPACE = "mlops-platform"
+API_IMAGE = f"{IMAGE_NAMESPACE}/api:{PROJECT_VERSION}"
+# The MLflow image is tagged with the MLflow release it installs (pinned in constraints.txt; a unit
+# test proves the two agree).
+MLFLOW_VERSION = "3.17.2"
+MLFLOW_IMAGE = f"{IMAGE_NAMESPACE}/mlflow:{MLFLOW_VERSION}"
+# The one-shot trainer (compose profile, never a long-running service) reuses MLflow's user.
+TRAINER_IMAGE = f"{IMAGE_NAMESPACE}/trainer:{PROJECT_VERSION}"
+# The user id the repo's own images create and run as (API, MLflow, trainer).
+APP_UID = 10001
 
 SERVICES = ServiceCatalog(
     api=Service(
         name="api",
         port=8000,
         exposure=Exposure.PUBLIC,
-        image=f"{API_IMAGE_NAME}:{API_IMAGE_TAG}",
+        image=API_IMAGE,
         health_path="/ready",
+        uid=APP_UID,
         description="Flask prediction API under gunicorn",
     ),
     mlflow=Service(
         name="mlflow",
         port=5000,
         exposure=Exposure.INTERNAL,
-        image="mlops-platform/mlflow:3.17.2",
+        image=MLFLOW_IMAGE,
         health_path="/health",
+        uid=APP_UID,
         description="MLflow tracking server and model registry",
     ),
     prometheus=Service(
@@ -94,6 +108,8 @@ SERVICES = ServiceCatalog(
         exposure=Exposure.INTERNAL,
         image="prom/prometheus:v2.53.2",
         health_path="/-/ready",
+        # The official image's `nobody`.
+        uid=65534,
         description="Prometheus: scrapes the API, evaluates alert rules",
     ),
     grafana=Service(
@@ -102,6 +118,11 @@ SERVICES = ServiceCatalog(
         exposure=Exposure.OPTIONAL_PUBLIC,
         image="grafana/grafana-oss:11.3.0",
         health_path="/api/health",
+        # The official image's `grafana` user.
+        uid=472,
         description="Grafana with provisioned datasource and dashboards",
     ),
 )
+
+# Images this repo builds (the rest are pulled by their pinned names).
+OWN_IMAGE_NAMES = (API_IMAGE, MLFLOW_IMAGE, TRAINER_IMAGE)

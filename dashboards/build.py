@@ -1,8 +1,7 @@
-"""Write the dashboards' JSON to dashboards/json/ (`make dashboards`).
+"""The dashboards as JSON files for dashboards/json/, one per dashboard, named by its uid.
 
-The JSON is committed: Grafana provisioning mounts the folder, and a unit test fails when the
-files differ from what this module generates. The same command regenerates the Prometheus
-config and Grafana provisioning files derived from config/ (config/monitoring.py).
+`make generate` (stacks/generate.py) writes them; they are committed because Grafana provisioning
+mounts the folder, and `make generate CHECK=1` fails when one is stale.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from config.monitoring import DASHBOARDS_JSON_DIR, REPO_ROOT, write_rendered_files
+from config.monitoring import DASHBOARDS_JSON_DIR
 from dashboards.platform import platform_dashboard
 from dashboards.prediction_service import prediction_service_dashboard
 
@@ -37,17 +36,3 @@ def rendered_dashboards() -> dict[Path, str]:
         data = dashboard_json(make())
         files[DASHBOARDS_JSON_DIR / f"{data['uid']}.json"] = json.dumps(data, indent=2, sort_keys=True) + "\n"
     return files
-
-
-def main() -> None:
-    DASHBOARDS_JSON_DIR.mkdir(parents=True, exist_ok=True)
-    written = list(write_rendered_files())
-    for path, text in rendered_dashboards().items():
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    for path in written:
-        print(f"wrote {path.relative_to(REPO_ROOT)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -65,6 +65,15 @@ def scheduling(spot: bool) -> gcp.compute.InstanceSchedulingArgs:
     )
 
 
+def boot_disk(args: ComputeArgs) -> gcp.compute.InstanceBootDiskArgs:
+    return gcp.compute.InstanceBootDiskArgs(
+        auto_delete=True,
+        initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(
+            image=args.boot_image, size=args.boot_disk_size_gb, type=BOOT_DISK_TYPE, labels=args.labels
+        ),
+    )
+
+
 class Compute(pulumi.ComponentResource):
     service_account: gcp.serviceaccount.Account
     role_bindings: list[gcp.projects.IAMMember]
@@ -74,7 +83,6 @@ class Compute(pulumi.ComponentResource):
     def __init__(self, name: str, args: ComputeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:gcp:Compute", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-
         self.service_account = gcp.serviceaccount.Account(
             f"{name}-sa",
             project=args.project,
@@ -82,17 +90,7 @@ class Compute(pulumi.ComponentResource):
             display_name="MLOps platform VM (logs and metrics only)",
             opts=child,
         )
-        member = self.service_account.email.apply(lambda email: f"serviceAccount:{email}")
-        self.role_bindings = [
-            gcp.projects.IAMMember(
-                f"{name}-{role.split('/')[-1].lower()}",
-                project=args.project,
-                role=role,
-                member=member,
-                opts=child,
-            )
-            for role in SERVICE_ACCOUNT_ROLES
-        ]
+        self.role_bindings = self._role_bindings(name, args.project, child)
         self.address = gcp.compute.Address(
             f"{name}-ip",
             project=args.project,
@@ -101,23 +99,30 @@ class Compute(pulumi.ComponentResource):
             labels=args.labels,
             opts=child,
         )
+        self.instance = self._instance(name, args)
+        self.register_outputs({"external_ip": self.address.address, "instance_id": self.instance.id})
+
+    def _role_bindings(
+        self, name: str, project: str, child: pulumi.ResourceOptions
+    ) -> list[gcp.projects.IAMMember]:
+        member = self.service_account.email.apply(lambda email: f"serviceAccount:{email}")
+        return [
+            gcp.projects.IAMMember(
+                f"{name}-{role.split('/')[-1].lower()}", project=project, role=role, member=member, opts=child
+            )
+            for role in SERVICE_ACCOUNT_ROLES
+        ]
+
+    def _instance(self, name: str, args: ComputeArgs) -> gcp.compute.Instance:
         metadata = pulumi.Output.from_input(args.ssh_keys_metadata).apply(instance_metadata)
-        self.instance = gcp.compute.Instance(
+        return gcp.compute.Instance(
             f"{name}-vm",
             project=args.project,
             zone=args.zone,
             machine_type=args.machine_type,
             tags=[args.vm_tag],
             labels=args.labels,
-            boot_disk=gcp.compute.InstanceBootDiskArgs(
-                auto_delete=True,
-                initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(
-                    image=args.boot_image,
-                    size=args.boot_disk_size_gb,
-                    type=BOOT_DISK_TYPE,
-                    labels=args.labels,
-                ),
-            ),
+            boot_disk=boot_disk(args),
             network_interfaces=[
                 gcp.compute.InstanceNetworkInterfaceArgs(
                     subnetwork=args.subnetwork,
@@ -141,4 +146,3 @@ class Compute(pulumi.ComponentResource):
             # The roles must exist before the VM's agents start writing logs and metrics.
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.role_bindings),
         )
-        self.register_outputs({"external_ip": self.address.address, "instance_id": self.instance.id})

@@ -24,8 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.services import SERVICES
-from stacks.compose import TRAINER_IMAGE
+from config.services import SERVICES, TRAINER_IMAGE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "image-archives"
@@ -40,11 +39,21 @@ class ImageBuild:
     build_args: dict[str, str] = field(default_factory=dict)
 
 
-# Build order matters: the trainer starts FROM the MLflow image.
+_MLFLOW, _API = SERVICES.mlflow, SERVICES.api
+# Build order matters: the trainer starts FROM the MLflow image. The Dockerfiles take every fact
+# (user id, port, base image names) as a build arg from config/, and have no defaults for them.
 OWN_IMAGES = (
-    ImageBuild(SERVICES.mlflow.image, "deploy/mlflow/Dockerfile"),
-    ImageBuild(TRAINER_IMAGE, "deploy/trainer/Dockerfile", {"MLFLOW_IMAGE": SERVICES.mlflow.image}),
-    ImageBuild(SERVICES.api.image, "app/Dockerfile"),
+    ImageBuild(
+        _MLFLOW.image,
+        "deploy/mlflow/Dockerfile",
+        {"MLFLOW_UID": str(_MLFLOW.uid), "MLFLOW_PORT": str(_MLFLOW.port)},
+    ),
+    ImageBuild(
+        TRAINER_IMAGE,
+        "deploy/trainer/Dockerfile",
+        {"MLFLOW_IMAGE": _MLFLOW.image, "MLFLOW_UID": str(_MLFLOW.uid)},
+    ),
+    ImageBuild(_API.image, "app/Dockerfile", {"API_UID": str(_API.uid), "API_PORT": str(_API.port)}),
 )
 # Pulled by the host unless this machine has them, in which case they travel in the archive too.
 THIRD_PARTY_IMAGES = (SERVICES.prometheus.image, SERVICES.grafana.image)

@@ -24,106 +24,33 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
-
-from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import SERVICES, Exposure
 from stacks import images
+from stacks.playbook_run import (
+    EXIT_USAGE,
+    PlaybookRun,
+    Progress,
+    ProvisionError,
+    private_data_dir,
+    run_playbook,
+    say,
+)
+from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_HOST_KEY, ENV_MLFLOW_PASSWORD, ENV_PRIVATE_KEY
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PLAYBOOK_DIR = REPO_ROOT / "playbooks"
-ENV_PRIVATE_KEY = "MLOPS_SSH_PRIVATE_KEY"
-ENV_HOST_KEY = "MLOPS_SSH_HOST_KEY"
-ENV_MLFLOW_PASSWORD = "MLOPS_MLFLOW_ADMIN_PASSWORD"  # noqa: S105 - a variable's name
-ENV_GRAFANA_PASSWORD = "MLOPS_GRAFANA_ADMIN_PASSWORD"  # noqa: S105 - a variable's name
 # Services a stack may leave out or open to the public: the catalog's optional-public ones (Grafana).
 OPTIONAL_SERVICES = tuple(s.name for s in SERVICES.all() if s.exposure is Exposure.OPTIONAL_PUBLIC)
 DEFAULT_TIMEOUT_SECONDS = 1800
-EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 124
 KEYSCAN_ATTEMPTS = 10
-# Only these Ansible events become output lines; everything else stays in the (deleted) artifacts.
-RESULT_EVENTS = {
-    "runner_on_ok": "ok",
-    "runner_on_failed": "failed",
-    "runner_on_unreachable": "unreachable",
-    "runner_on_skipped": "skipped",
-}
 
 
-class ProvisionError(Exception):
-    """A failure to report on one line and exit non-zero."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-@dataclass
-class Progress:
-    """Turns ansible-runner events into short lines and remembers what failed."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
-    # (task name, status) per result, for callers and tests that check idempotence.
-    results: list[tuple[str, str]] = field(default_factory=list)
-    # Ansible's own totals from the final stats event (ok, changed, failures, dark, skipped).
-    stats: Counter[str] = field(default_factory=Counter)
-
-    def __call__(self, event: Mapping[str, Any]) -> bool:
-        data: Mapping[str, Any] = event.get("event_data", {})
-        if event.get("event") == "playbook_on_stats":
-            # Per-host totals from Ansible itself: they count no_log tasks too.
-            for key in ("ok", "changed", "failures", "dark", "skipped"):
-                per_host = data.get(key) or {}
-                self.stats[key] = sum(int(n) for n in per_host.values())
-            return True
-        status = RESULT_EVENTS.get(str(event.get("event", "")))
-        if status is None:
-            return True
-        res: Mapping[str, Any] = data.get("res", {}) if isinstance(data.get("res"), Mapping) else {}
-        if status == "ok" and res.get("changed"):
-            status = "changed"
-        elif status == "ok" and "censored" in res:
-            status = "ok/nolog"  # no_log results do not say whether they changed: see the totals
-        if status == "failed" and data.get("ignore_errors"):
-            status = "ignored"
-        task = str(data.get("task", "?")).strip()
-        host = str(data.get("host", "?"))
-        self.counts[status] += 1
-        self.results.append((task, status))
-        say(f"{status:<9} {task} [{host}]")
-        if status in ("failed", "unreachable"):
-            self.failures.append(f"task {task!r} on host {host}: {_result_message(res)}")
-        return True
-
-
-def _result_message(res: Mapping[str, Any]) -> str:
-    """The message of a failed result; no_log results carry Ansible's censored text only."""
-    parts = [str(res.get("msg", "")).strip()]
-    for key in ("stderr", "stdout"):
-        text = str(res.get(key, "") or "").strip()
-        if text:
-            parts.append("\n".join(text.splitlines()[-20:]))
-            break
-    return "\n".join(part for part in parts if part) or "no message"
-
-
-def _env(name: str, environ: Mapping[str, str], *, required: bool) -> str | None:
+def env_value(name: str, environ: Mapping[str, str], *, required: bool) -> str | None:
     value = environ.get(name, "").strip()
     if not value and required:
         raise ProvisionError(f"environment variable {name} is required", EXIT_USAGE)
@@ -163,7 +90,7 @@ def scan_host_keys(host: str, port: int) -> str:
 
 
 def write_known_hosts(path: Path, host: str, port: int, environ: Mapping[str, str]) -> None:
-    given = _env(ENV_HOST_KEY, environ, required=False)
+    given = env_value(ENV_HOST_KEY, environ, required=False)
     keys = given if given is not None else scan_host_keys(host, port)
     path.write_text("\n".join(known_hosts_lines(host, port, keys)) + "\n", encoding="utf-8")
     if given is None:
@@ -194,6 +121,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="archive",
         help="archive: build here, copy and `docker load` on the host (default); registry: the host pulls",
     )
+    add_service_switches(parser)
+    return parser.parse_args(argv)
+
+
+def add_service_switches(parser: argparse.ArgumentParser) -> None:
+    """--without / --public for the optional services (shared with `make stack`)."""
     parser.add_argument(
         "--without",
         action="append",
@@ -208,126 +141,72 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=OPTIONAL_SERVICES,
         help="bind an optional service on every interface (default: 127.0.0.1 only, reach it over SSH)",
     )
-    return parser.parse_args(argv)
 
 
-def runner_settings(
-    args: argparse.Namespace, known_hosts: Path, archive: images.ImageArchive | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(inventory, extravars): addresses and switches only, never a secret."""
-    ssh_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=no"
-    inventory = {
-        "all": {
-            "hosts": {
-                "target": {
-                    "ansible_host": args.host,
-                    "ansible_port": args.port,
-                    "ansible_user": args.user,
-                    "ansible_ssh_common_args": ssh_args,
-                    "ansible_python_interpreter": "/usr/bin/python3",
-                }
-            }
-        }
-    }
-    extravars: dict[str, Any] = {
-        "stack_image_delivery": args.image_delivery,
+def service_vars(args: argparse.Namespace) -> dict[str, Any]:
+    """The stack role's switches for the optional services."""
+    return {
         "stack_grafana_enabled": "grafana" not in args.without,
         "stack_grafana_public": "grafana" in args.public,
-        "stack_source_dir": str(REPO_ROOT),
-        # From config/, so the role asks the registry for what the API will serve.
-        "stack_mlflow_url": f"http://127.0.0.1:{SERVICES.mlflow.port}",
-        "stack_model_name": DEFAULT_MODEL_NAME,
-        "stack_model_alias": CHAMPION_ALIAS,
+        "stack_source_dir": str(images.REPO_ROOT),
     }
+
+
+def stack_secrets(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """The passwords the stack role writes to the host, from the environment."""
+    secrets = {ENV_MLFLOW_PASSWORD: env_value(ENV_MLFLOW_PASSWORD, environ, required=True) or ""}
+    if "grafana" not in args.without:
+        secrets[ENV_GRAFANA_PASSWORD] = env_value(ENV_GRAFANA_PASSWORD, environ, required=True) or ""
+    return secrets
+
+
+def ssh_inventory(args: argparse.Namespace, known_hosts: Path) -> dict[str, Any]:
+    ssh_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=no"
+    host = {
+        "ansible_host": args.host,
+        "ansible_port": args.port,
+        "ansible_user": args.user,
+        "ansible_ssh_common_args": ssh_args,
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+    return {"all": {"hosts": {"target": host}}}
+
+
+def delivery_vars(args: argparse.Namespace, archive: images.ImageArchive | None) -> dict[str, Any]:
+    extravars: dict[str, Any] = {"stack_image_delivery": args.image_delivery}
     if archive is not None:
         extravars["stack_image_archive"] = str(archive.path)
         extravars["stack_archive_images"] = [{"name": n, "id": i} for n, i in archive.images.items()]
-    return inventory, extravars
+    return extravars
+
+
+def prepare_archive(args: argparse.Namespace) -> images.ImageArchive | None:
+    if args.image_delivery != "archive":
+        return None
+    try:
+        return images.prepare_archive(say, exclude=[SERVICES.by_name(name).image for name in args.without])
+    except RuntimeError as error:
+        raise ProvisionError(f"preparing images: {error}") from error
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
     # OpenSSH refuses a key without its final newline ("error in libcrypto"); env values often lose it.
-    private_key = f"{_env(ENV_PRIVATE_KEY, environ, required=True)}\n"
-    secrets = {ENV_MLFLOW_PASSWORD: _env(ENV_MLFLOW_PASSWORD, environ, required=True)}
-    if "grafana" not in args.without:
-        secrets[ENV_GRAFANA_PASSWORD] = _env(ENV_GRAFANA_PASSWORD, environ, required=True)
-
-    archive = None
-    if args.image_delivery == "archive":
-        try:
-            archive = images.prepare_archive(say, exclude=_excluded(args))
-        except RuntimeError as error:
-            raise ProvisionError(f"preparing images: {error}") from error
-
-    progress = Progress()
-    private_data_dir = Path(tempfile.mkdtemp(prefix="mlops-provision-"))
-    try:
-        known_hosts = private_data_dir / "known_hosts"
+    private_key = f"{env_value(ENV_PRIVATE_KEY, environ, required=True)}\n"
+    secrets = stack_secrets(args, environ)
+    archive = prepare_archive(args)
+    with private_data_dir() as data_dir:
+        known_hosts = data_dir / "known_hosts"
         write_known_hosts(known_hosts, args.host, args.port, environ)
-        inventory, extravars = runner_settings(args, known_hosts, archive)
-        # ansible-runner starts the ansible-playbook it finds on PATH: this interpreter's bin/ first.
-        path = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', os.defpath)}"
-        envvars = {
-            "PATH": path,
-            "ANSIBLE_ROLES_PATH": str(PLAYBOOK_DIR / "roles"),
-            "ANSIBLE_HOST_KEY_CHECKING": "True",
-            # SSH connection sharing per run: a master left by an earlier run (another host key,
-            # another key) is never reused, and its socket goes with the temporary dir.
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private_data_dir / "cp"),
-            "ANSIBLE_PIPELINING": "True",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            **{k: v for k, v in secrets.items() if v is not None},
-        }
-        say(f"provision: {args.user}@{args.host}:{args.port} (images: {args.image_delivery})")
-        started = time.monotonic()
-        result = ansible_runner.run(
-            private_data_dir=str(private_data_dir),
-            project_dir=str(PLAYBOOK_DIR),
+        playbook = PlaybookRun(
             playbook="site.yml",
-            inventory=inventory,
-            extravars=extravars,
-            envvars=envvars,
-            ssh_key=private_key,
-            suppress_env_files=True,
+            inventory=ssh_inventory(args, known_hosts),
+            extravars={**service_vars(args), **delivery_vars(args, archive)},
+            secret_env=secrets,
             timeout=args.timeout,
-            event_handler=progress,
-            quiet=True,
+            ssh_key=private_key,
         )
-        seconds = time.monotonic() - started
-        stats = progress.stats
-        say(
-            f"provision: ok={stats['ok']} changed={stats['changed']} failed={stats['failures']} "
-            f"unreachable={stats['dark']} skipped={stats['skipped']} seconds={seconds:.1f}"
-        )
-        if result.status == "timeout":
-            raise ProvisionError(f"provisioning timed out after {args.timeout} s", EXIT_TIMEOUT)
-        if progress.failures:
-            raise ProvisionError("provisioning failed: " + "\n".join(progress.failures))
-        if result.rc != 0:
-            # No failed task: a syntax or connection error before any task ran. Ansible's own
-            # error text names the file and line (never a variable's value).
-            tail = "\n".join(result.stdout.read().splitlines()[-15:])
-            raise ProvisionError(
-                f"ansible-playbook ended with rc={result.rc} (status {result.status}):\n{tail}"
-            )
-        return progress
-    finally:
-        _remove_private_data_dir(private_data_dir)
-
-
-def _remove_private_data_dir(path: Path) -> None:
-    """Remove the run's temp dir; again if an ssh/Ansible straggler (after a timeout or a
-    refused host key) recreated its connection-sharing folder in the meantime."""
-    for _ in range(3):
-        shutil.rmtree(path, ignore_errors=True)
-        time.sleep(1)
-        if not path.exists():
-            return
-
-
-def _excluded(args: argparse.Namespace) -> list[str]:
-    return [SERVICES.by_name(name).image for name in args.without]
+        say(f"provision: {args.user}@{args.host}:{args.port} (images: {args.image_delivery})")
+        return run_playbook(playbook, data_dir, environ)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,8 @@ import pulumi
 import pulumi_random as random
 from pulumi_command import local, remote
 
+from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_HOST_KEY, ENV_MLFLOW_PASSWORD, ENV_PRIVATE_KEY
+
 SSH_PORT = 22
 # sshd answers within a minute or two of creation; 40 dials x 15 s allow ~10 min of booting.
 SSH_DIAL_ERROR_LIMIT = 40
@@ -29,13 +31,6 @@ READ_HOST_KEY = (
     "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub"
 )
 PASSWORD_LENGTH = 32
-
-# The entry point's environment contract (issue 5); a test checks stacks/provision.py reads the same.
-# Defined here so the program does not import ansible-runner just to name four variables.
-ENV_PRIVATE_KEY = "MLOPS_SSH_PRIVATE_KEY"
-ENV_HOST_KEY = "MLOPS_SSH_HOST_KEY"
-ENV_GRAFANA_PASSWORD = "MLOPS_GRAFANA_ADMIN_PASSWORD"  # noqa: S105 - a variable name, not a password
-ENV_MLFLOW_PASSWORD = "MLOPS_MLFLOW_ADMIN_PASSWORD"  # noqa: S105 - a variable name, not a password
 
 
 def provision_command(
@@ -75,22 +70,23 @@ class Provisioning(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ProvisioningArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:provisioning:Provisioning", name, None, opts)
-        grafana = random.RandomPassword(
-            f"{name}-grafana-admin",
-            length=PASSWORD_LENGTH,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        mlflow = random.RandomPassword(
-            f"{name}-mlflow-admin",
-            length=PASSWORD_LENGTH,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.grafana_admin_password = pulumi.Output.secret(grafana.result)
-        self.mlflow_admin_password = pulumi.Output.secret(mlflow.result)
+        self.grafana_admin_password = self._password(f"{name}-grafana-admin")
+        self.mlflow_admin_password = self._password(f"{name}-mlflow-admin")
+        self.wait_for_ssh = self._wait_for_ssh(name, args)
+        self.host_key = self.wait_for_ssh.stdout.apply(lambda text: text.strip())
+        self.provision = self._provision(name, args)
+        self.register_outputs({"host_key": self.host_key})
 
-        self.wait_for_ssh = remote.Command(
+    def _password(self, name: str) -> pulumi.Output[str]:
+        password = random.RandomPassword(
+            name, length=PASSWORD_LENGTH, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        return pulumi.Output.secret(password.result)
+
+    def _wait_for_ssh(self, name: str, args: ProvisioningArgs) -> remote.Command:
+        """Connect with the deploy key (retrying while the VM boots) and print its host key."""
+        timeouts = pulumi.CustomTimeouts(create=WAIT_FOR_SSH_TIMEOUT, update=WAIT_FOR_SSH_TIMEOUT)
+        return remote.Command(
             f"{name}-wait-for-ssh",
             connection=remote.ConnectionArgs(
                 host=args.host,
@@ -106,19 +102,16 @@ class Provisioning(pulumi.ComponentResource):
             # The output is a public host key: safe to show.
             logging=remote.Logging.STDOUT_AND_STDERR,
             add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                custom_timeouts=pulumi.CustomTimeouts(
-                    create=WAIT_FOR_SSH_TIMEOUT, update=WAIT_FOR_SSH_TIMEOUT
-                ),
-            ),
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
         )
-        self.host_key = self.wait_for_ssh.stdout.apply(lambda text: text.strip())
 
+    def _provision(self, name: str, args: ProvisioningArgs) -> local.Command:
+        """Run the entry point on this machine against the VM; secrets only in its environment."""
         command = pulumi.Output.from_input(args.host).apply(
             lambda host: provision_command(args.python, host, args.user, public_optional=args.public_optional)
         )
-        self.provision = local.Command(
+        timeouts = pulumi.CustomTimeouts(create=PROVISION_TIMEOUT, update=PROVISION_TIMEOUT)
+        return local.Command(
             f"{name}-run",
             create=command,
             # Same run on update: the playbooks are idempotent.
@@ -141,7 +134,6 @@ class Provisioning(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[self.wait_for_ssh],
                 additional_secret_outputs=["stdout", "stderr"],
-                custom_timeouts=pulumi.CustomTimeouts(create=PROVISION_TIMEOUT, update=PROVISION_TIMEOUT),
+                custom_timeouts=timeouts,
             ),
         )
-        self.register_outputs({"host_key": self.host_key})

@@ -14,9 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-SECRET_FILE = Path(os.environ.get("MLFLOW_ADMIN_PASSWORD_FILE", "/run/secrets/mlflow_admin_password"))
+# The compose file (generated from config/) names the admin user and its secret file.
+SECRET_FILE = Path(os.environ.get("MLFLOW_ADMIN_PASSWORD_FILE", ""))
+ADMIN_USER = os.environ.get("MLFLOW_ADMIN_USER", "")
 AUTH_DB_URI = os.environ.get("MLFLOW_AUTH_DB_URI", "sqlite:////mlflow/db/basic_auth.db")
-ADMIN_USER = "admin"
 
 
 def _auth_config() -> str:
@@ -41,6 +42,8 @@ def _rotate_admin_password(password: str) -> None:
 
 
 def main() -> None:
+    if not ADMIN_USER or not SECRET_FILE.name:
+        sys.exit("mlflow-entrypoint: set MLFLOW_ADMIN_USER and MLFLOW_ADMIN_PASSWORD_FILE")
     if not SECRET_FILE.is_file():
         sys.exit(f"mlflow-entrypoint: secret file {SECRET_FILE} is missing; refusing to start without auth")
     password = SECRET_FILE.read_text(encoding="utf-8").strip()

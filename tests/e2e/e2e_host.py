@@ -29,7 +29,7 @@ PYTHON_BASE = "mlops-platform/python:3.11-bookworm"
 TESTHOST_IMAGE = "mlops-platform/e2e-testhost:trixie"
 DEPLOY_USER = "deploy"
 
-# Flags seen working on this machine (ENVIRONMENT.md): systemd needs the host's cgroups, and the
+# systemd needs the host's cgroups, and the
 # inner Docker needs systempaths unconfined; --privileged fails here ("unable to apply caps").
 SYSTEMD_FLAGS = [
     "--cgroupns=host",
@@ -75,12 +75,13 @@ def build_testhost_image() -> None:
 
 def build_test_prometheus_image() -> str:
     """TEST ONLY: Debian's Prometheus tagged with the catalog's pinned name (no pulls here)."""
-    name = SERVICES.prometheus.image
-    if not image_exists(name):
-        docker(
-            "build", "-q", "--build-arg", f"BASE_IMAGE={TRIXIE_BASE}", "-t", name, str(HERE / "prometheus")
-        )
-    return name
+    prometheus = SERVICES.prometheus
+    if not image_exists(prometheus.image):
+        docker("build", "-q", "--build-arg", f"BASE_IMAGE={TRIXIE_BASE}",
+               "--build-arg", f"PROMETHEUS_UID={prometheus.uid}",
+               "--build-arg", f"PROMETHEUS_PORT={prometheus.port}",
+               "-t", prometheus.image, str(HERE / "prometheus"))  # fmt: skip
+    return prometheus.image
 
 
 @dataclass

@@ -204,6 +204,6 @@ def test_every_policy_is_mandatory_and_named_after_its_rule() -> None:
         assert policy.description
 
 
-def test_cis_items_covered_are_the_ones_the_issue_requires() -> None:
+def test_the_pack_covers_the_cis_gcp_items_for_network_and_vms() -> None:
     required = {"3.1", "3.6", "3.7", "4.1", "4.2", "4.3", "4.5", "4.6", "4.8"}
     assert {rule.cis_item for rule in RULES.values()} - {"-"} == required

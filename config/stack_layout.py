@@ -1,0 +1,30 @@
+"""Where the container stack lives on a host, and the names its files and switches go by.
+
+The compose file (stacks/compose.py), the stack role (playbooks/roles/stack, through its generated
+defaults) and the local stack (`make stack`) all take these from here.
+"""
+
+from __future__ import annotations
+
+# Compose project name: container, network and volume names start with it.
+COMPOSE_PROJECT = "mlops"
+# The stack's root directory on a VM: compose.yml, config/, dashboards/ and secrets/ side by side.
+HOST_STACK_ROOT = "/opt/mlops"
+# The same layout for `make stack` on a developer's machine, relative to the repo root.
+LOCAL_STACK_ROOT = "var/stack"
+
+# Files under the stack root's secrets/ folder (names, not values): mounted as compose secrets, or
+# read as an env file by MLflow's clients. The stack role writes them as mode-0600 files.
+SECRETS_DIR = "secrets"
+MLFLOW_ADMIN_SECRET = "mlflow_admin_password"  # noqa: S105 - a file name
+GRAFANA_ADMIN_SECRET = "grafana_admin_password"  # noqa: S105 - a file name
+MLFLOW_CLIENT_ENV_FILE = "mlflow-client.env"
+# MLflow's basic-auth administrator, whose password is the MLflow admin secret.
+MLFLOW_ADMIN_USER = "admin"
+
+# Optional services are compose profiles; the stack role lists the enabled ones in `.env`.
+GRAFANA_PROFILE = "grafana"
+TRAINER_PROFILE = "train"
+TRAINER_SERVICE = "trainer"
+# Grafana's host address comes from `.env` (0.0.0.0 when the stack config makes it public).
+GRAFANA_BIND_VARIABLE = "GRAFANA_BIND_ADDRESS"
