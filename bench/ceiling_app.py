@@ -1,6 +1,6 @@
 """The framework ceiling: Flask under the API's gunicorn config, answering a constant prediction.
 
-    gunicorn --config python:app.gunicorn_conf "bench.ceiling_app:create_app()"
+    gunicorn --config python:app.serving.gunicorn_conf "bench.ceiling_app:create_app()"
 
 Same server, workers and config as the API, no model, no validation, no metrics: what our API
 reaches per request is bounded by this.

@@ -45,8 +45,8 @@ def load_models(model_dir: Path) -> tuple[Any, Any]:
     """The scikit-learn forest (skops, with the training's trusted types) and the verified fast form."""
     import skops.io
 
-    from app.fast_model import load_bundle
-    from app.train import SKOPS_TRUSTED_TYPES
+    from app.model.fast_model import load_bundle
+    from app.training.train import SKOPS_TRUSTED_TYPES
 
     forest = skops.io.load(model_dir / "model.skops", trusted=SKOPS_TRUSTED_TYPES)
     return forest, load_bundle(model_dir)

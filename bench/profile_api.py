@@ -40,14 +40,14 @@ def _request_metrics(metrics: Any) -> None:
 
 
 def profile(model_dir: Path) -> None:
-    # Multiprocess metrics, as gunicorn_conf sets them; must precede importing app.metrics.
+    # Multiprocess metrics, as gunicorn_conf sets them; must precede importing app.serving.metrics.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=tempfile.gettempdir())
-    from app import metrics
-    from app.api import create_app, json_response
-    from app.fast_model import load_bundle
-    from app.model_source import LoadedModel, ModelRef
-    from app.payloads import parse_json_body, parse_predict
-    from app.prediction_metrics import PredictionRecorder
+    from app.model.fast_model import load_bundle
+    from app.model.model_source import LoadedModel, ModelRef
+    from app.serving import metrics
+    from app.serving.api import create_app, json_response
+    from app.serving.payloads import parse_json_body, parse_predict
+    from app.serving.prediction_metrics import PredictionRecorder
     from bench.ceiling_app import create_app as create_ceiling
     from config.app_settings import DEFAULT_MODEL_NAME, ApiSettings, ModelSource
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from app.iris import FEATURE_NAMES
+from app.model.iris import FEATURE_NAMES
 from bench import servers
 from bench.inprocess import Timing, time_predictions
 from bench.servers import Server, child_env, free_port, http
@@ -91,7 +91,7 @@ def train(work: Path, tracking_uri: str) -> str:
     log = work / "train.log"
     with log.open("wb") as out:
         done = subprocess.run(
-            [sys.executable, "-m", "app.train"],
+            [sys.executable, "-m", "app.training.train"],
             env=env,
             cwd=servers.REPO,
             stdout=out,
@@ -108,7 +108,7 @@ def train(work: Path, tracking_uri: str) -> str:
 
 
 def gunicorn_server(name: str, app: str, work: Path, tracking_uri: str) -> Server:
-    """`app` under the API's production gunicorn config (app/gunicorn_conf.py), 2 sync workers."""
+    """`app` under the API's production gunicorn config (app/serving/gunicorn_conf.py), 2 sync workers."""
     port = free_port()
     env = child_env(
         {
@@ -123,7 +123,7 @@ def gunicorn_server(name: str, app: str, work: Path, tracking_uri: str) -> Serve
     )
     # Only the process name differs from production: `mlops-bench-*` tells the bench's servers
     # apart from other gunicorns on a shared machine.
-    config = ["--config", "python:app.gunicorn_conf", "--name", f"mlops-bench-{name}"]
+    config = ["--config", "python:app.serving.gunicorn_conf", "--name", f"mlops-bench-{name}"]
     args = [str(servers.VENV_BIN / "gunicorn"), *config, app]
     return servers.start(name, args, env, work, port)
 
@@ -133,7 +133,8 @@ def mlflow_server(work: Path, tracking_uri: str) -> Server:
     env = child_env(
         {
             "MLFLOW_TRACKING_URI": tracking_uri,
-            # The model was trained by this run: trust its skops file (see ENVIRONMENT.md).
+            # MLflow 3 loads no serialized model, skops included, unless this is set; the model
+            # was trained by this run, so it is trusted.
             "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
             "TMPDIR": str(work / "tmp"),
         }
@@ -306,7 +307,7 @@ def run(work: Path, warmup: int, duration: int, rounds: int) -> str:
 
     started: list[Server] = []
     try:
-        api = gunicorn_server("api", "app.api:create_app()", work, tracking_uri)
+        api = gunicorn_server("api", "app.serving.api:create_app()", work, tracking_uri)
         started.append(api)
         mlflow = mlflow_server(work, tracking_uri)
         started.append(mlflow)

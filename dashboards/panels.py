@@ -13,7 +13,7 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOptio
 
 from config.monitoring import API_JOB, GRAFANA_DATASOURCE_UID
 
-# The API's metrics all carry this prefix (app/metrics.py NAMESPACE).
+# The API's metrics all carry this prefix (app/serving/metrics.py NAMESPACE).
 METRIC_PREFIX = "mlserve_"
 # Grafana's rate window: at least four scrape intervals, from the datasource's timeInterval.
 RATE_WINDOW = "$__rate_interval"

@@ -1,7 +1,7 @@
 """The "Prediction service" dashboard: RED metrics of the API, the model, its inputs and drift.
 
 One small function per panel (the grafana-foundation-sdk red-method style); the queries use the
-metrics of app/metrics.py and the same selectors as the alert rules in config/prometheus/rules/.
+metrics of app/serving/metrics.py and the same selectors as the alert rules in config/prometheus/rules/.
 """
 
 from __future__ import annotations

@@ -73,13 +73,18 @@ def start_process(args: list[str], env: Mapping[str, str], log_path: Path, base_
 def start_api(
     env_extra: Mapping[str, str], log_path: Path, workers: int = 2, wait_ready: bool = True
 ) -> Server:
-    """The real API under gunicorn with the production config (app/gunicorn_conf.py)."""
+    """The real API under gunicorn with the production config (app/serving/gunicorn_conf.py)."""
     port = free_port()
     env = clean_env(
         {"MLOPS_HOST": "127.0.0.1", "MLOPS_PORT": str(port), "MLOPS_WORKERS": str(workers), **env_extra}
     )
     server = start_process(
-        [str(VENV_BIN / "gunicorn"), "--config", "python:app.gunicorn_conf", "app.api:create_app()"],
+        [
+            str(VENV_BIN / "gunicorn"),
+            "--config",
+            "python:app.serving.gunicorn_conf",
+            "app.serving.api:create_app()",
+        ],
         env,
         log_path,
         f"http://127.0.0.1:{port}",
@@ -99,12 +104,12 @@ def start_api(
 def train(
     tracking_uri: str, artifact_root: Path, log_path: Path, *args: str, **env_extra: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real training command (`python -m app.train`) against a store."""
+    """Run the real training command (`python -m app.training.train`) against a store."""
     env = clean_env(
         {"MLOPS_TRACKING_URI": tracking_uri, "MLOPS_ARTIFACT_ROOT": str(artifact_root), **env_extra}
     )
     result = subprocess.run(
-        [sys.executable, "-m", "app.train", *args],
+        [sys.executable, "-m", "app.training.train", *args],
         env=env,
         cwd=REPO,
         capture_output=True,

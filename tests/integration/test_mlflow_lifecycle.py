@@ -163,8 +163,8 @@ def test_api_refuses_to_start_on_a_disagreeing_fast_form(trained_store, tmp_path
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "--config",
-            "python:app.gunicorn_conf",
-            "app.api:create_app()",
+            "python:app.serving.gunicorn_conf",
+            "app.serving.api:create_app()",
         ],
         env,
         tmp_path / "api.log",

@@ -30,7 +30,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from testsupport import Server, free_port, start_api
 
-from app.metrics import LATENCY_BUCKETS
+from app.serving.metrics import LATENCY_BUCKETS
 from config.monitoring import API_JOB, PROMETHEUS_JOB, PROMETHEUS_RULES_DIR, prometheus_config
 from dashboards.queries import PanelQuery, load_dashboards, panel_queries
 

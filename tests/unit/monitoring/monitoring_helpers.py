@@ -10,7 +10,7 @@ from pathlib import Path
 from prometheus_client import Metric
 from prometheus_client.metrics import MetricWrapperBase
 
-from app import metrics as app_metrics
+from app.serving import metrics as app_metrics
 
 # The suffixes Prometheus exposition adds to a metric family's name, by type.
 _SERIES_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
@@ -18,7 +18,7 @@ MLSERVE_METRIC = re.compile(r"\bmlserve_[a-z0-9_]+\b")
 
 
 def exported_series_names() -> set[str]:
-    """Every series name the API's metrics (app/metrics.py) can expose."""
+    """Every series name the API's metrics (app/serving/metrics.py) can expose."""
     names: set[str] = set()
     for value in vars(app_metrics).values():
         if not isinstance(value, MetricWrapperBase):

@@ -5,7 +5,7 @@ directory `fast/` inside the registered model version's artifacts:
 
     fast/model.onnx             the graph (probabilities output, no ZipMap)
     fast/decision_table.npz     optional: the graph's answer for every cell of its threshold grid
-                                (app/decision_table.py), when the grid is small enough
+                                (app/model/decision_table.py), when the grid is small enough
     fast/metadata.json          classes, features, baseline, the sha256 of the files above, and a
                                 reference set: inputs with the probabilities scikit-learn gave
 
@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from app.decision_table import TABLE_FILE, DecisionTable
+from app.model.decision_table import TABLE_FILE, DecisionTable
 
 BUNDLE_DIR = "fast"
 GRAPH_FILE = "model.onnx"

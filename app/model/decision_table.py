@@ -8,7 +8,7 @@ the grid is small (281,600 cells), and evaluating the ONNX graph once on one poi
 gives a table that answers any row exactly as the graph would: four binary searches and an
 index, about 1 us, where an onnxruntime call costs 10 to 40 us (docs/BENCHMARKS.md).
 
-Built at export (app/export.py) and stored next to the graph (fast/decision_table.npz, its
+Built at export (app/training/export.py) and stored next to the graph (fast/decision_table.npz, its
 sha256 in metadata.json); models with too many cells simply have no table and are served by
 onnxruntime. Values are compared as float32, the type the graph computes in.
 """

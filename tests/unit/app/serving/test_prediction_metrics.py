@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.baseline import QUANTILE_LEVELS, build_baseline, training_cdf
-from app.prediction_metrics import training_position
+from app.model.training_quantiles import QUANTILE_LEVELS, training_cdf
+from app.serving.prediction_metrics import training_position
+from app.training.baseline import build_baseline
 
 QUANTILES = [4.3, 4.8, 5.0, 5.0, 5.6, 5.8, 6.1, 6.3, 6.5, 6.9, 7.9]  # with a repeated value, as in Iris
 

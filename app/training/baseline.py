@@ -11,9 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-# Deciles: the API observes each feature value's position in the training distribution, and
-# Prometheus histogram buckets at 0.1 .. 1.0 then hold about 10 % each when nothing drifted.
-QUANTILE_LEVELS = tuple(round(q, 2) for q in np.linspace(0.0, 1.0, 11))
+from app.model.training_quantiles import QUANTILE_LEVELS
 
 
 def build_baseline(
@@ -33,12 +31,3 @@ def build_baseline(
             for i, name in enumerate(feature_names)
         },
     }
-
-
-def training_cdf(values: NDArray[np.float64], quantiles: list[float]) -> NDArray[np.float64]:
-    """Position of each value in the training distribution, by interpolating its quantiles.
-
-    Values below the training minimum map to 0, above the maximum to 1. Repeated quantile
-    values (common in Iris, measured to 0.1 cm) are handled by np.interp's step behaviour.
-    """
-    return np.asarray(np.interp(values, quantiles, QUANTILE_LEVELS, left=0.0, right=1.0), dtype=np.float64)

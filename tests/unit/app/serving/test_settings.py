@@ -50,7 +50,7 @@ def test_gunicorn_refuses_to_start_on_a_bad_setting() -> None:
     """The real entry point exits non-zero with the variable's name and no traceback."""
     gunicorn = f"{sys.prefix}/bin/gunicorn"
     result = subprocess.run(
-        [gunicorn, "--config", "python:app.gunicorn_conf", "app.api:create_app()"],
+        [gunicorn, "--config", "python:app.serving.gunicorn_conf", "app.serving.api:create_app()"],
         env={"MLOPS_WORKERS": "many", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
@@ -64,7 +64,7 @@ def test_gunicorn_refuses_to_start_on_a_bad_setting() -> None:
 
 def test_training_refuses_a_bad_flag_value() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app.train", "--n-estimators", "0"],
+        [sys.executable, "-m", "app.training.train", "--n-estimators", "0"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -77,7 +77,7 @@ def test_training_refuses_a_bad_flag_value() -> None:
 def test_gunicorn_master_imports_neither_onnxruntime_nor_mlflow() -> None:
     """Workers forked from a master holding onnxruntime state hang at exit (seen on SIGHUP)."""
     code = (
-        "import sys, app.gunicorn_conf, app.model_pin; "
+        "import sys, app.serving.gunicorn_conf, app.serving.model_handoff; "
         "heavy = [m for m in ('onnxruntime', 'mlflow', 'sklearn') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )

@@ -11,9 +11,10 @@ import pytest
 from skl2onnx import to_onnx
 from sklearn.ensemble import RandomForestClassifier
 
-from app import decision_table, export
-from app.decision_table import TABLE_FILE, DecisionTable
-from app.fast_model import METADATA_FILE, FastModelError, FastModelMismatch, load_bundle, sha256_of
+from app.model import decision_table
+from app.model.decision_table import TABLE_FILE, DecisionTable
+from app.model.fast_model import METADATA_FILE, FastModelError, FastModelMismatch, load_bundle, sha256_of
+from app.training import export
 
 IRIS_LOW, IRIS_HIGH = [4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5]
 

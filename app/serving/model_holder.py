@@ -7,12 +7,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app import metrics
-from app.fast_model import FastModelError
-from app.model_source import LoadedModel, ModelUnavailable
-from app.prediction_metrics import PredictionRecorder
+from app.model.fast_model import FastModelError
+from app.model.model_source import LoadedModel, ModelUnavailable
+from app.serving import metrics
+from app.serving.prediction_metrics import PredictionRecorder
 
-log = logging.getLogger("app.model")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

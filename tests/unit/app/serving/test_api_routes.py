@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from app.api import create_app
-from app.fast_model import load_bundle
-from app.model_source import LoadedModel, ModelRef
+from app.model.fast_model import load_bundle
+from app.model.model_source import LoadedModel, ModelRef
+from app.serving.api import create_app
 from config.app_settings import ApiSettings, ModelSource
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.registry import Champion, quality_gate
+from app.training.registry import Champion, quality_gate
 
 
 def test_passes_without_champion_when_above_threshold() -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from app.iris import FEATURE_NAMES
-from app.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict
+from app.model.iris import FEATURE_NAMES
+from app.serving.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 

@@ -1,4 +1,4 @@
-"""The prediction API: a Flask app factory (run by gunicorn, see app/gunicorn_conf.py).
+"""The prediction API: a Flask app factory (run by gunicorn, see app/serving/gunicorn_conf.py).
 
 Endpoints: POST /predict, POST /invocations (MLflow scoring protocol), GET /health, /ready,
 /metrics, /openapi.json and / (a form to try predictions). Every error is JSON with a reason.
@@ -16,16 +16,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import HTTPException
 
-from app import metrics, model_source
-from app.iris import CLASS_NAMES, FEATURE_NAMES
-from app.model_holder import ModelHolder, ServedModel
-from app.model_source import LoadedModel
-from app.openapi import build_spec
-from app.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict, to_matrix
-from app.request_metrics import RequestMetrics, RouteLabeller
+from app.model.iris import CLASS_NAMES, FEATURE_NAMES
+from app.model.model_source import LoadedModel
+from app.serving import metrics, model_handoff
+from app.serving.model_holder import ModelHolder, ServedModel
+from app.serving.openapi import build_spec
+from app.serving.payloads import InvalidRequest, parse_invocations, parse_json_body, parse_predict, to_matrix
+from app.serving.request_metrics import RequestMetrics, RouteLabeller
 from config.app_settings import ApiSettings
 
-log = logging.getLogger("app.api")
+log = logging.getLogger(__name__)
 
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
@@ -51,7 +51,7 @@ def create_app(
     # Werkzeug rejects larger bodies with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
-    holder = ModelHolder(lambda: model_source.load(settings))
+    holder = ModelHolder(lambda: model_handoff.load_for_worker(settings))
     if model is not None:
         holder.install(model)
     elif not holder.try_load():

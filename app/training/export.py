@@ -18,9 +18,9 @@ from numpy.typing import NDArray
 from skl2onnx import to_onnx
 from sklearn.ensemble import RandomForestClassifier
 
-from app import decision_table
-from app.decision_table import DecisionTable
-from app.fast_model import (
+from app.model import decision_table
+from app.model.decision_table import DecisionTable
+from app.model.fast_model import (
     BUNDLE_DIR,
     FORMAT,
     GRAPH_FILE,
@@ -47,7 +47,7 @@ def split_thresholds(graph: onnx.ModelProto, n_features: int) -> tuple[list[list
     """Each feature's split thresholds, or None and why the graph gets no decision table.
 
     Only a graph that is one tree ensemble reading the input directly, with `x <= t` splits,
-    qualifies: then the thresholds are all its answer depends on (app/decision_table.py).
+    qualifies: then the thresholds are all its answer depends on (app/model/decision_table.py).
     """
     nodes = list(graph.graph.node)
     if len(nodes) != 1 or nodes[0].op_type != "TreeEnsembleClassifier":

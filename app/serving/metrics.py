@@ -3,7 +3,7 @@
 Names follow Prometheus conventions (unit suffixes, `_total` for counters) and every label
 has a bounded set of values: endpoints are route templates, reasons a fixed vocabulary,
 classes and features come from the model. Under gunicorn the registry is collected in
-prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR is set by gunicorn.conf.py).
+prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR is set by app/serving/gunicorn_conf.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from flask import Flask
 from prometheus_client import REGISTRY
 from werkzeug.test import EnvironBuilder
 
-from app.request_metrics import RequestMetrics, RouteLabeller
+from app.serving.request_metrics import RequestMetrics, RouteLabeller
 
 
 def make_app() -> Flask:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from app.fast_model import FastModel, load_bundle
-from app.model_pin import ModelRef, pinned
+from app.model.fast_model import FastModel, load_bundle
+from app.model.model_ref import ModelRef
 from config.app_settings import ApiSettings, ModelSource
 
-__all__ = ["LoadedModel", "ModelRef", "ModelUnavailable", "champion_version", "load", "resolve"]
+__all__ = ["LoadedModel", "ModelRef", "ModelUnavailable", "champion_version", "load", "load_ref", "resolve"]
 
 
 class ModelUnavailable(Exception):
@@ -92,16 +92,17 @@ def resolve_path(settings: ApiSettings) -> ModelRef:
 
 
 def resolve(settings: ApiSettings) -> ModelRef:
-    """The model the master pinned (see app/model_pin.py), else resolve per settings."""
-    ref = pinned()
-    if ref is not None:
-        return ref
+    """The model settings name: the registry alias's version (downloaded) or a local directory."""
     if settings.model_source is ModelSource.PATH:
         return resolve_path(settings)
     return resolve_registry(settings)
 
 
+def load_ref(ref: ModelRef) -> LoadedModel:
+    """Load and verify the fast form of a resolved model (raises FastModelError)."""
+    return LoadedModel(ref, load_bundle(ref.directory))
+
+
 def load(settings: ApiSettings) -> LoadedModel:
     """Resolve and load a verified fast model (raises ModelUnavailable or FastModelError)."""
-    ref = resolve(settings)
-    return LoadedModel(ref, load_bundle(ref.directory))
+    return load_ref(resolve(settings))

@@ -1,4 +1,4 @@
-"""`python -m app.train`: train, evaluate, export, register, and promote behind a quality gate.
+"""`python -m app.training.train`: train, evaluate, export, register, and promote behind a quality gate.
 
 Settings come from MLOPS_* environment variables (config/app_settings.py); flags override them.
 Exit codes: 0 trained (promoted or not), 1 failed (bad settings, export disagreement, store error).
@@ -23,15 +23,16 @@ from mlflow.models import infer_signature
 from pydantic import ValidationError
 from sklearn.ensemble import RandomForestClassifier
 
-from app import registry
-from app.baseline import build_baseline
-from app.data import FEATURE_NAMES, load_split
-from app.evaluate import evaluate
-from app.export import export_fast_model
-from app.fast_model import FastModelMismatch
+from app.model.fast_model import FastModelMismatch
+from app.training import registry
+from app.training.baseline import build_baseline
+from app.training.data import FEATURE_NAMES, load_split
+from app.training.evaluate import evaluate
+from app.training.export import export_fast_model
 from config.app_settings import TrainSettings, describe_validation_error
 
-# skops refuses unknown types when loading; a forest's trees are this type (see ENVIRONMENT.md).
+# MLflow's skops loading refuses types it does not trust, and a forest's trees are
+# sklearn.tree._tree.Tree: trusted here, so the registered forest loads again.
 SKOPS_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
 
@@ -40,7 +41,7 @@ def progress(message: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m app.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m app.training.train", description=__doc__)
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (MLOPS_TRACKING_URI)")
     parser.add_argument("--model-name", help="registered model name (MLOPS_MODEL_NAME)")
     parser.add_argument("--experiment-name", help="MLflow experiment (MLOPS_EXPERIMENT_NAME)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.payloads import REASONS
+from app.serving.payloads import REASONS
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
-from app.iris import FEATURE_NAMES
+from app.model.iris import FEATURE_NAMES
 
 __all__ = ["FEATURE_NAMES", "Dataset", "load_split"]
 

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app import metrics
-from app.baseline import QUANTILE_LEVELS, training_cdf
+from app.model.training_quantiles import QUANTILE_LEVELS, training_cdf
+from app.serving import metrics
 
 _LEVELS = [float(level) for level in QUANTILE_LEVELS]
 
 
 def training_position(value: float, quantiles: Sequence[float]) -> float:
-    """Scalar twin of baseline.training_cdf (same linear interpolation of the training quantiles)."""
+    """Scalar twin of training_quantiles.training_cdf (the same interpolation of the quantiles)."""
     if value <= quantiles[0]:
         return 0.0
     if value >= quantiles[-1]:

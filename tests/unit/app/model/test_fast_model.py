@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.fast_model import FastModelError, FastModelMismatch, load_bundle
+from app.model.fast_model import FastModelError, FastModelMismatch, load_bundle
 
 
 @pytest.fixture

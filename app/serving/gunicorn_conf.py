@@ -1,11 +1,12 @@
 """gunicorn configuration of the prediction API (production and `make run` alike).
 
-    gunicorn --config python:app.gunicorn_conf "app.api:create_app()"
+    gunicorn --config python:app.serving.gunicorn_conf "app.serving.api:create_app()"
 
 Sync workers (the model is CPU-bound; threads do not help under the GIL), one per core by
 default. The master verifies the model before any worker starts and refuses to start on a fast
 form that disagrees with its reference; SIGHUP re-resolves the champion, verifies it, and
-replaces workers gracefully, so requests in flight finish on the old model.
+replaces workers gracefully, so requests in flight finish on the old model. How the verified
+model reaches the workers: app/serving/model_handoff.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.serving import model_handoff
 from config.app_settings import ApiSettings, describe_validation_error
 
 try:
@@ -58,31 +60,12 @@ proc_name = "mlops-api"
 control_socket_disable = True
 
 
-def _verify_and_pin(server: Any, reloading: bool) -> None:
-    # Only the light module here: the master must never import onnxruntime (see app/model_pin.py).
-    from app import model_pin
-
-    result = model_pin.check_in_subprocess(dict(os.environ))
-    if result.ok and result.ref is not None:
-        model_pin.pin(result.ref)
-        server.log.info("verified %s version %s; workers will serve it", result.ref.name, result.ref.version)
-    elif result.refused and not reloading:
-        server.log.error("refusing to start: %s", result.message)
-        sys.exit(3)
-    elif result.refused:
-        server.log.error("new model refused, still serving the previous one: %s", result.message)
-    elif reloading and model_pin.pinned() is not None:
-        server.log.warning("could not check for a new model (%s); keeping the current one", result.message)
-    else:
-        server.log.warning("no model yet (%s); workers start not ready and poll for one", result.message)
-
-
 def on_starting(server: Any) -> None:
-    _verify_and_pin(server, reloading=False)
+    model_handoff.verify_and_pin(server, reloading=False)
 
 
 def on_reload(server: Any) -> None:
-    _verify_and_pin(server, reloading=True)
+    model_handoff.verify_and_pin(server, reloading=True)
 
 
 def child_exit(server: Any, worker: Any) -> None:

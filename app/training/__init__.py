@@ -1,0 +1,1 @@
+"""Training: load the data, fit, evaluate, export the fast form, register, promote behind a gate."""
