@@ -56,7 +56,7 @@ serve: venv-run ## Serve the current champion under gunicorn on 127.0.0.1:8000 (
 test: venv system-deps docker-daemon ## Run every test: unit, integration and end-to-end.
 	$(PY) -m pytest tests
 
-unit: venv ## Unit tests only (seconds, no services).
+unit: venv ## Unit tests only: no services, no Docker (about 35 s; pytest prints the time).
 	$(PY) -m pytest tests/unit
 
 integration: venv system-deps ## Integration tests: real gunicorn, MLflow, Prometheus, Chromium on loopback.
@@ -65,10 +65,11 @@ integration: venv system-deps ## Integration tests: real gunicorn, MLflow, Prome
 bench: venv system-deps ## Benchmark this API against `mlflow models serve` and a constant-response ceiling.
 	$(PY) -m bench.run
 
-lint: venv ## ruff + mypy (strict on config/ and stacks/).
+lint: venv ## ruff + mypy (strict on config/ and stacks/) + import contracts (pyproject [tool.importlinter]).
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
+	$(VENV)/bin/lint-imports
 	$(PY) -m stacks.generate --check
 
 generate: venv ## Render every generated file from config/ (CHECK=1: only say which are stale).

@@ -6,9 +6,7 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,23 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+# The process helpers the tests use too: one copy, in the tests' support package.
+from tests.support.processes import REPO, VENV_BIN, free_port
+from tests.support.processes import clean_env as child_env
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def child_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """This environment without MLOPS_*/MLflow/Prometheus leftovers, plus `extra`; venv bin first."""
-    dropped = ("MLOPS_", "PROMETHEUS_MULTIPROC", "MLFLOW_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(extra)
-    return env
+__all__ = ["REPO", "VENV_BIN", "child_env", "free_port"]
 
 
 def http(url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:

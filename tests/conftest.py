@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from testsupport import Server, start_api, train
+
+from tests.support.processes import Server, start_api, train
 
 
 @dataclass(frozen=True)

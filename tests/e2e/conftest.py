@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import e2e_host as testhost
 import pytest
-from e2e_host import TestHost
-from e2e_provision import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
+
+from tests.support import testhost
+from tests.support.provisioned import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
+from tests.support.testhost import TestHost
 
 
 @pytest.fixture(scope="session")

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from e2e_provision import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
 
 from config.services import SERVICES
 from stacks.provision import known_hosts_lines, scan_host_keys
+from tests.support.provisioned import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from testsupport import Server
+
+from tests.support.processes import Server
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
-from testsupport import Server
+
+from tests.support.processes import Server
 
 pytestmark = pytest.mark.integration
 

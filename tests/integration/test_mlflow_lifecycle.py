@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 import requests
 from mlflow import MlflowClient
-from testsupport import Server, clean_env, free_port, start_api, start_process, train, wait_for_http
+
+from tests.support.processes import (
+    Server,
+    clean_env,
+    free_port,
+    start_api,
+    start_process,
+    train,
+    wait_for_http,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -198,5 +207,33 @@ def test_api_starts_not_ready_and_picks_up_the_first_champion(tmp_path: Path) ->
         assert response.json()["error"]["reason"] == "not_ready"
         assert train(uri, tmp_path / "artifacts", tmp_path / "train.log").returncode == 0
         wait_for_http(f"{api.base_url}/ready", timeout=60, process=api.process)
+    finally:
+        api.stop()
+
+
+def test_another_alias_is_promoted_and_served(tmp_path: Path) -> None:
+    """MLOPS_MODEL_ALIAS is the one alias: training promotes to it and the API serves it."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    trained = train(uri, tmp_path / "artifacts", tmp_path / "train.log", MLOPS_MODEL_ALIAS="staging")
+    assert trained.returncode == 0, trained.stderr
+    summary = summary_of(trained.stdout)
+    assert (summary["alias"], summary["promoted"]) == ("staging", True)
+    assert "is now @staging" in trained.stdout
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert set(client.get_registered_model("iris-classifier").aliases) == {"staging"}
+
+    api = start_api(
+        {
+            "MLOPS_TRACKING_URI": uri,
+            "MLOPS_MODEL_ALIAS": "staging",
+            "MLOPS_MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        },
+        tmp_path / "api.log",
+    )
+    try:
+        ready = requests.get(f"{api.base_url}/ready", timeout=5).json()
+        assert ready["model"] == {"name": "iris-classifier", "version": str(summary["version"])}
+        response = requests.post(f"{api.base_url}/predict", json={"features": SETOSA}, timeout=5)
+        assert response.json()["prediction"] == "setosa"
     finally:
         api.stop()

@@ -1,6 +1,6 @@
 """Monitoring against the real thing: Debian's Prometheus scraping the real API under gunicorn.
 
-The API (started by testsupport.start_api like the shared `api_server` fixture) gets a known mix
+The API (started by tests.support.processes.start_api like the shared `api_server` fixture) gets a known mix
 of traffic; then every panel query of every generated dashboard (template variables substituted)
 runs through Prometheus's HTTP API and must return data that agrees with the traffic; the real
 alert rules load and evaluate without errors; finally the API stops and ApiDown goes pending.
@@ -28,11 +28,11 @@ import pytest
 import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from testsupport import Server, free_port, start_api
 
 from app.serving.metrics import LATENCY_BUCKETS
 from config.monitoring import API_JOB, PROMETHEUS_JOB, PROMETHEUS_RULES_DIR, prometheus_config
 from dashboards.queries import PanelQuery, load_dashboards, panel_queries
+from tests.support.processes import Server, free_port, start_api
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from monitoring_helpers import promtool_path
+
+from tests.support.monitoring import promtool_path
 
 
 @pytest.fixture(scope="session")

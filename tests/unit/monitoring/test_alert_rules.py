@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import yaml
-from monitoring_helpers import exported_series_names, mlserve_metrics_in, run_promtool
 
 from config.monitoring import API_JOB, PROMETHEUS_RULE_TESTS_DIR, PROMETHEUS_RULES_DIR
+from tests.support.monitoring import exported_series_names, mlserve_metrics_in, run_promtool
 
 EXPECTED_ALERTS = {
     "ApiDown",

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from monitoring_helpers import exported_series_names, mlserve_metrics_in
 
 from config.monitoring import DASHBOARDS_JSON_DIR, GRAFANA_DATASOURCE_UID
 from dashboards.queries import GRAFANA_BUILTINS, iter_panels, load_dashboards, panel_queries, substitute
+from tests.support.monitoring import exported_series_names, mlserve_metrics_in
 
 EXPECTED_UIDS = {"mlserve-prediction-service": "Prediction service", "mlops-platform": "Platform"}
 CURRENT_PANEL_TYPES = {"timeseries", "stat", "table", "row"}

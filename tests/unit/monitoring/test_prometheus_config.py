@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from monitoring_helpers import run_promtool
 
 from config import monitoring
 from config.services import SERVICES
+from tests.support.monitoring import run_promtool
 
 
 def test_scrape_targets_come_from_the_service_catalog() -> None:

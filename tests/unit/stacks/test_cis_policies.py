@@ -6,11 +6,11 @@ import copy
 from typing import Any
 
 import pytest
-from policy_harness import violations
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 
 from config.services import SERVICES
 from policy.cis_gcp import RULES, policies
+from tests.support.policy_harness import violations
 
 INSTANCE = "gcp:compute/instance:Instance"
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"

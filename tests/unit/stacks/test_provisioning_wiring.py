@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from policy_harness import SECRET_SIGNATURE, unwrap_secrets
-from pulumi_harness import (
+
+from stacks.content_hash import PROVISIONING_INPUTS, content_hash
+from tests.support.policy_harness import SECRET_SIGNATURE, unwrap_secrets
+from tests.support.pulumi_harness import (
     FAKE_HOST_KEY,
     FAKE_IP,
     FAKE_PRIVATE_KEY,
@@ -21,8 +23,6 @@ from pulumi_harness import (
     run_program,
     stack_files,
 )
-
-from stacks.content_hash import PROVISIONING_INPUTS, content_hash
 
 SECRET_ENV = (
     "MLOPS_SSH_PRIVATE_KEY",

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from policy_harness import violations
-from pulumi_harness import (
+
+from config.services import SERVICES, Exposure
+from config.stack_settings import parse_stack_config
+from policy.cis_gcp import RULES
+from stacks.compute import SERVICE_ACCOUNT_ROLES
+from tests.support.policy_harness import violations
+from tests.support.pulumi_harness import (
     ADDRESS,
     FAKE_IP,
     FAKE_PUBLIC_KEY,
@@ -26,11 +31,6 @@ from pulumi_harness import (
     run_program,
     stack_files,
 )
-
-from config.services import SERVICES, Exposure
-from config.stack_settings import parse_stack_config
-from policy.cis_gcp import RULES
-from stacks.compute import SERVICE_ACCOUNT_ROLES
 
 STACK_FILES = stack_files()
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi_harness import configure_engine, engine_config, project_file, stack_files
 
 from config.stack_settings import (
     DEFAULT_BOOT_IMAGE,
@@ -18,6 +17,7 @@ from config.stack_settings import (
     parse_stack_config,
 )
 from stacks.stack_config import load_stack_settings
+from tests.support.pulumi_harness import configure_engine, engine_config, project_file, stack_files
 
 VALID = {"gcp:project": "my-project-1", "mlops-platform:sshSourceRanges": '["203.0.113.7/32"]'}
 

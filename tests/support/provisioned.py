@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import e2e_host as testhost
-from e2e_host import DEPLOY_USER, TestHost
+from tests.support import testhost
+from tests.support.processes import free_port
+from tests.support.testhost import DEPLOY_USER, TestHost
 
 MLFLOW_PASSWORD = "e2e-mlflow-" + os.urandom(8).hex()
 GRAFANA_PASSWORD = "e2e-grafana-" + os.urandom(8).hex()
@@ -40,7 +41,7 @@ class ProvisionedHost:
     @contextmanager
     def tunnel(self, remote_port: int) -> Iterator[int]:
         """An SSH tunnel to a port bound on the host's loopback, as users reach MLflow/Prometheus."""
-        local_port = testhost.free_port()
+        local_port = free_port()
         process = subprocess.Popen(
             [
                 "ssh",

@@ -23,7 +23,7 @@ from config.stack_settings import PROJECT_NAME
 from stacks.program import deploy
 from stacks.stack_config import load_stack_settings
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_GCP_PROJECT = "test-project-123"
 FAKE_IP = "198.51.100.7"
 FAKE_PRIVATE_KEY = (

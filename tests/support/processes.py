@@ -1,8 +1,13 @@
-"""Helpers shared by the test suites: free ports, waiting for HTTP, real server processes."""
+"""Free ports, clean environments, waiting for HTTP, and real server processes (gunicorn, MLflow).
+
+`make bench` starts its servers with the same helpers (bench/servers.py imports them from here).
+"""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,11 +17,23 @@ from pathlib import Path
 
 import requests
 
-from bench.servers import REPO, VENV_BIN, free_port
-from bench.servers import child_env as clean_env
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
 
-# One copy of the process helpers, shared with `make bench` (bench/ is importable from the repo root).
-__all__ = ["REPO", "VENV_BIN", "Server", "clean_env", "free_port", "start_api", "start_process", "train"]
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """This environment without MLOPS_*/MLflow/Prometheus leftovers, plus `extra`; venv bin first."""
+    dropped = ("MLOPS_", "PROMETHEUS_MULTIPROC", "MLFLOW_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
 
 
 def wait_for_http(

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.servers import free_port
 from config.services import SERVICES
+from tests.support.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -70,7 +70,7 @@ def build_base_images() -> None:
 def build_testhost_image() -> None:
     if not image_exists(TESTHOST_IMAGE):
         docker("build", "-q", "--build-arg", f"BASE_IMAGE={TRIXIE_BASE}", "-t", TESTHOST_IMAGE,
-               str(HERE / "testhost"))  # fmt: skip
+               str(HERE / "testhost_image"))  # fmt: skip
 
 
 def build_test_prometheus_image() -> str:
@@ -80,7 +80,7 @@ def build_test_prometheus_image() -> str:
         docker("build", "-q", "--build-arg", f"BASE_IMAGE={TRIXIE_BASE}",
                "--build-arg", f"PROMETHEUS_UID={prometheus.uid}",
                "--build-arg", f"PROMETHEUS_PORT={prometheus.port}",
-               "-t", prometheus.image, str(HERE / "prometheus"))  # fmt: skip
+               "-t", prometheus.image, str(HERE / "prometheus_image"))  # fmt: skip
     return prometheus.image
 
 
