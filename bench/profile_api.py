@@ -45,9 +45,10 @@ def profile(model_dir: Path) -> None:
     from app.model.fast_model import load_bundle
     from app.model.model_source import LoadedModel, ModelRef
     from app.serving import metrics
-    from app.serving.api import create_app, json_response
+    from app.serving.api import create_app
     from app.serving.payloads import parse_json_body, parse_predict
     from app.serving.prediction_metrics import PredictionRecorder
+    from app.serving.responses import json_response
     from bench.ceiling_app import create_app as create_ceiling
     from config.app_settings import DEFAULT_MODEL_NAME, ApiSettings, ModelSource
 

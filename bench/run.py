@@ -33,9 +33,11 @@ from bench import servers
 from bench.inprocess import Timing, time_predictions
 from bench.servers import Server, child_env, free_port, http
 from bench.wrk import CONNECTIONS, THREADS, WrkResult, combine, run_wrk, write_post_script
-from config.app_settings import DEFAULT_MODEL_NAME
+from config.app_settings import DEFAULT_MODEL_NAME, TrackingSettings
 
 MODEL_NAME = DEFAULT_MODEL_NAME
+# The alias training promotes to and the API serves (MLOPS_MODEL_ALIAS), passed to every child.
+MODEL_ALIAS = TrackingSettings().model_alias
 WORKERS = 2
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = [6.7, 3.0, 5.2, 2.3]
@@ -86,6 +88,7 @@ def train(work: Path, tracking_uri: str) -> str:
             "MLOPS_TRACKING_URI": tracking_uri,
             "MLFLOW_TRACKING_URI": tracking_uri,
             "MLOPS_ARTIFACT_ROOT": str(work / "artifacts"),
+            "MLOPS_MODEL_ALIAS": MODEL_ALIAS,
         }
     )
     log = work / "train.log"
@@ -103,7 +106,7 @@ def train(work: Path, tracking_uri: str) -> str:
         raise RuntimeError(f"training failed ({done.returncode}):\n{log.read_text()[-3000:]}")
     from mlflow import MlflowClient
 
-    version = MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(MODEL_NAME, "champion")
+    version = MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(MODEL_NAME, MODEL_ALIAS)
     return str(version.version)
 
 
@@ -113,6 +116,7 @@ def gunicorn_server(name: str, app: str, work: Path, tracking_uri: str) -> Serve
     env = child_env(
         {
             "MLOPS_TRACKING_URI": tracking_uri,
+            "MLOPS_MODEL_ALIAS": MODEL_ALIAS,
             "MLOPS_HOST": "127.0.0.1",
             "MLOPS_PORT": str(port),
             "MLOPS_WORKERS": str(WORKERS),
@@ -144,7 +148,7 @@ def mlflow_server(work: Path, tracking_uri: str) -> Server:
         "models",
         "serve",
         "-m",
-        f"models:/{MODEL_NAME}@champion",
+        f"models:/{MODEL_NAME}@{MODEL_ALIAS}",
         "--env-manager",
         "local",
         "--workers",
@@ -303,7 +307,7 @@ def run(work: Path, warmup: int, duration: int, rounds: int) -> str:
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     os.environ["MLFLOW_REGISTRY_URI"] = tracking_uri
     version = train(work, tracking_uri)
-    say(f"{MODEL_NAME} version {version} is @champion")
+    say(f"{MODEL_NAME} version {version} is @{MODEL_ALIAS}")
 
     started: list[Server] = []
     try:

@@ -46,6 +46,11 @@ class TrackingSettings(_Settings):
     model_name: str = Field(
         default=DEFAULT_MODEL_NAME, min_length=1, description="Registered model name in MLflow."
     )
+    model_alias: str = Field(
+        default=CHAMPION_ALIAS,
+        min_length=1,
+        description="Registry alias the API serves and training promotes a version to.",
+    )
 
 
 class TrainSettings(TrackingSettings):
@@ -68,7 +73,6 @@ class TrainSettings(TrackingSettings):
 
 class ApiSettings(TrackingSettings):
     model_source: ModelSource = Field(default=ModelSource.REGISTRY, description="registry or path.")
-    model_alias: str = Field(default=CHAMPION_ALIAS, min_length=1, description="Registry alias to serve.")
     model_path: Path | None = Field(default=None, description="Model directory when model_source=path.")
     host: str = Field(default="127.0.0.1", description="Address gunicorn binds to.")
     port: Annotated[int, Field(ge=1, le=65535)] = Field(default=SERVICES.api.port, description="API port.")

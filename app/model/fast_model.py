@@ -92,6 +92,18 @@ class FastModel:
     table: DecisionTable | None = None
     _row_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    @classmethod
+    def open(cls, graph: Path, metadata: dict[str, Any], table: DecisionTable | None = None) -> FastModel:
+        """The graph at `graph` described by `metadata` (as in metadata.json), served as the API does."""
+        return cls(
+            session=_open_session(graph),
+            class_names=tuple(metadata["class_names"]),
+            feature_names=tuple(metadata["feature_names"]),
+            baseline=metadata["baseline"],
+            metadata=metadata,
+            table=table,
+        )
+
     def __post_init__(self) -> None:
         self._input_name = self.session.get_inputs()[0].name
         # One-row buffers bound to the session once: a single row (the common request) then skips
@@ -231,14 +243,7 @@ def load_bundle(model_dir: Path, verify: bool = True) -> FastModel:
         raise FastModelError(f"{metadata_path}: unsupported fast format {metadata.get('format')!r}")
     if verify:
         _check_sha256(graph, metadata["graph_sha256"])
-    model = FastModel(
-        session=_open_session(graph),
-        class_names=tuple(metadata["class_names"]),
-        feature_names=tuple(metadata["feature_names"]),
-        baseline=metadata["baseline"],
-        metadata=metadata,
-        table=_load_table(bundle, metadata, verify),
-    )
+    model = FastModel.open(graph, metadata, _load_table(bundle, metadata, verify))
     if verify:
         model.verify()
     return model

@@ -9,6 +9,7 @@ the registry.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,70 @@ def _sklearn_predictions(
     return [str(c) for c in model.predict(rows32)], model.predict_proba(rows32)
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How the exported forms were checked against the scikit-learn model (logged with the run)."""
+
+    rows_checked: int
+    test_rows: int
+    random_rows: int
+    max_probability_difference: float
+    class_disagreements: int
+    decision_table: bool
+    decision_table_note: str
+    decision_table_boundary_rows: int
+
+    def report(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_graph(model: RandomForestClassifier, x_train: NDArray[np.float64], bundle: Path) -> onnx.ModelProto:
+    graph: onnx.ModelProto = to_onnx(
+        model,
+        x_train[:1].astype(np.float32),
+        options={id(model): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    (bundle / GRAPH_FILE).write_bytes(graph.SerializeToString())
+    return graph
+
+
+def write_table(graph: onnx.ModelProto, bundle: Path, metadata: dict[str, Any]) -> str:
+    """Build and save the decision table if the graph qualifies; record it in `metadata`; say why."""
+    thresholds, note = split_thresholds(graph, len(metadata["feature_names"]))
+    if thresholds is None:
+        return note
+    # Evaluated by the graph itself, through the same graph call the API uses.
+    table = DecisionTable.build(thresholds, FastModel.open(bundle / GRAPH_FILE, metadata).graph_proba)
+    table_path = bundle / decision_table.TABLE_FILE
+    table.save(table_path)
+    metadata["decision_table"] = {
+        "sha256": sha256_of(table_path),
+        "cells": int(table.cells.size),
+        "answers": len(table.answers),
+    }
+    return note
+
+
+def describe(
+    model: RandomForestClassifier,
+    feature_names: tuple[str, ...],
+    baseline: dict[str, Any],
+    tolerance: float,
+    graph_sha256: str,
+) -> dict[str, Any]:
+    """metadata.json without its reference set; the decision table is added once built."""
+    return {
+        "format": FORMAT,
+        "graph_sha256": graph_sha256,
+        "class_names": [str(c) for c in model.classes_],
+        "feature_names": list(feature_names),
+        "probability_tolerance": tolerance,
+        "baseline": baseline,
+        "decision_table": None,
+    }
+
+
 def export_fast_model(
     model: RandomForestClassifier,
     x_train: NDArray[np.float64],
@@ -123,66 +188,35 @@ def export_fast_model(
     check_rows: int,
     tolerance: float,
     seed: int,
-) -> dict[str, Any]:
-    """Write out_dir/fast/{model.onnx,metadata.json}; return the agreement report."""
+) -> Agreement:
+    """Write out_dir/fast/ (graph, decision table if any, metadata.json); check every form."""
     bundle = out_dir / BUNDLE_DIR
     bundle.mkdir(parents=True, exist_ok=True)
-    graph = to_onnx(
-        model,
-        x_train[:1].astype(np.float32),
-        options={id(model): {"zipmap": False}},
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
-    graph_path = bundle / GRAPH_FILE
-    graph_path.write_bytes(graph.SerializeToString())
+    graph = write_graph(model, x_train, bundle)
+    metadata = describe(model, feature_names, baseline, tolerance, sha256_of(bundle / GRAPH_FILE))
+    table_note = write_table(graph, bundle, metadata)
 
     check = np.vstack([x_test, random_in_range_rows(x_train, check_rows, seed)])
     expected_classes, expected_proba = _sklearn_predictions(model, check)
-    reference_rows = check[: len(x_test) + REFERENCE_RANDOM_ROWS]
-    metadata = {
-        "format": FORMAT,
-        "graph_sha256": sha256_of(graph_path),
-        "class_names": [str(c) for c in model.classes_],
-        "feature_names": list(feature_names),
-        "probability_tolerance": tolerance,
-        "baseline": baseline,
-        "decision_table": None,
-        "reference": {
-            "inputs": reference_rows.tolist(),
-            "classes": expected_classes[: len(reference_rows)],
-            "probabilities": expected_proba[: len(reference_rows)].tolist(),
-        },
+    reference_rows = len(x_test) + REFERENCE_RANDOM_ROWS
+    metadata["reference"] = {
+        "inputs": check[:reference_rows].tolist(),
+        "classes": expected_classes[:reference_rows],
+        "probabilities": expected_proba[:reference_rows].tolist(),
     }
-    metadata_path = bundle / METADATA_FILE
-    metadata_path.write_text(json.dumps(metadata, indent=1))
+    (bundle / METADATA_FILE).write_text(json.dumps(metadata, indent=1))
 
-    thresholds, table_note = split_thresholds(graph, len(feature_names))
-    table_metadata = None
-    if thresholds is not None:
-        # Evaluated by the graph itself, through the same loader the API uses.
-        table = DecisionTable.build(thresholds, load_bundle(out_dir, verify=False).graph_proba)
-        table_path = bundle / decision_table.TABLE_FILE
-        table.save(table_path)
-        table_metadata = {
-            "sha256": sha256_of(table_path),
-            "cells": int(table.cells.size),
-            "answers": len(table.answers),
-        }
-        metadata["decision_table"] = table_metadata
-        metadata_path.write_text(json.dumps(metadata, indent=1))
-
-    fast = load_bundle(out_dir, verify=False)  # both forms, as stored
+    fast = load_bundle(out_dir, verify=False)  # every form, as stored
     worst = fast.check_forms(
         check.astype(np.float32), expected_classes, expected_proba, tolerance, "the scikit-learn model"
     )
-    boundary_checked = check_table_against_graph(fast, x_test[:10])
-    return {
-        "rows_checked": len(check),
-        "test_rows": len(x_test),
-        "random_rows": check_rows,
-        "max_probability_difference": worst,
-        "class_disagreements": 0,
-        "decision_table": table_metadata is not None,
-        "decision_table_note": table_note,
-        "decision_table_boundary_rows": boundary_checked,
-    }
+    return Agreement(
+        rows_checked=len(check),
+        test_rows=len(x_test),
+        random_rows=check_rows,
+        max_probability_difference=worst,
+        class_disagreements=0,
+        decision_table=fast.table is not None,
+        decision_table_note=table_note,
+        decision_table_boundary_rows=check_table_against_graph(fast, x_test[:10]),
+    )

@@ -1,4 +1,4 @@
-"""MLflow registry operations: the champion alias and the quality gate that guards it."""
+"""MLflow registry operations: the serving alias (MLOPS_MODEL_ALIAS) and the quality gate guarding it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from urllib.parse import urlparse
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-
-from config.app_settings import CHAMPION_ALIAS
 
 
 def prepare_tracking(tracking_uri: str) -> None:
@@ -47,10 +45,11 @@ class Champion:
     accuracy: float | None
 
 
-def current_champion(model_name: str) -> Champion | None:
+def current_champion(model_name: str, alias: str) -> Champion | None:
+    """The version the API serves now (the one behind `alias`), if any."""
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
+        version = client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
         return None
     accuracy = None
@@ -78,5 +77,5 @@ def quality_gate(accuracy: float, min_accuracy: float, champion: Champion | None
     return GateDecision(True, f"accuracy {accuracy:.4f} >= {min_accuracy:.4f}, not worse than {against}")
 
 
-def promote(model_name: str, version: str) -> None:
-    MlflowClient().set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+def promote(model_name: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(model_name, alias, version)
