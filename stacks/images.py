@@ -1,6 +1,6 @@
 """Build the stack's own images and pack them into one archive for hosts without registry access.
 
-Image delivery (see README, "Provisioning and the container stack"): the default is `archive`:
+Image delivery (see README, "What provisioning does"): the default is `archive`:
 the controller (the machine running `pulumi up`) builds the images from this repo, `docker save`s
 them into one gzip archive (layers shared between images are stored once), and the stack role
 copies it to the host and `docker load`s it, but only when the host lacks an image ID. The

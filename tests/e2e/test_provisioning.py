@@ -1,11 +1,11 @@
 """End to end: a local Debian 13 test host (systemd, sshd, key-only) plays the GCP VM and is
 provisioned by `python -m stacks.provision`, the command `pulumi up` runs, with the same env vars.
 
-What this machine cannot give, and what stands in for it (said here and in the README):
+What a build machine without registry access cannot give, and what stands in for it (docs/TESTING.md):
 - No registry pulls: the repo's images (api, mlflow, trainer) are built here from app/Dockerfile and
   deploy/ on a debootstrap Python base and reach the host as an image archive - the default,
   supported delivery. Prometheus is TEST ONLY built from Debian's package and tagged with the
-  catalog's pinned `prom/prometheus` name (tests/e2e/prometheus/Dockerfile).
+  catalog's pinned `prom/prometheus` name (tests/support/prometheus_image/Dockerfile).
 - No Grafana image exists anywhere here: provisioning runs `--without grafana`; Grafana's
   provisioning files are validated and shown to be laid out and mounted by the compose config,
   but the Grafana container itself is not started.
