@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from config.services import SERVICES, Exposure
 
-# Must equal `name:` in Pulumi.yaml: Pulumi namespaces the project's own config keys with it.
+# Pulumi namespaces the project's own config keys with it; Pulumi.yaml is generated from it.
 PROJECT_NAME = "mlops-platform"
 # Keys of the Google provider that the program reads too (`pulumi config set gcp:project ...`).
 GCP_NAMESPACE = "gcp"
@@ -70,7 +70,10 @@ class StackSettings(BaseModel):
     region: str = Field(default="europe-west1", alias="gcp:region", description="GCP region.")
     zone: str = Field(default="europe-west1-b", alias="gcp:zone", description="GCP zone of the VM.")
     machine_type: str = Field(
-        default="e2-small", alias="machineType", min_length=1, description="Compute Engine machine type."
+        default="e2-small",
+        alias="machineType",
+        min_length=1,
+        description="Compute Engine machine type of the VM.",
     )
     boot_image: str = Field(
         default=DEFAULT_BOOT_IMAGE,
@@ -79,15 +82,17 @@ class StackSettings(BaseModel):
         description="Boot disk image or image family (project/family).",
     )
     boot_disk_size_gb: int = Field(
-        default=20, alias="bootDiskSizeGb", ge=10, le=2000, description="Boot disk size in GB."
+        default=20, alias="bootDiskSizeGb", ge=10, le=2000, description="Boot disk size in GB (10-2000)."
     )
     deploy_user: str = Field(
-        default="deploy", alias="deployUser", description="Linux user that provisioning logs in as."
+        default="deploy",
+        alias="deployUser",
+        description="Linux user that provisioning logs in as (gets the generated ED25519 key).",
     )
     ssh_source_ranges: list[Cidr] = Field(
         alias="sshSourceRanges",
         min_length=1,
-        description="Admin CIDR ranges allowed to reach SSH (22); never 0.0.0.0/0.",
+        description="Admin CIDR ranges allowed to reach SSH (port 22). Required; 0.0.0.0/0 is refused.",
     )
     public_source_ranges: list[Cidr] = Field(
         default_factory=lambda: ["0.0.0.0/0"],
@@ -103,9 +108,13 @@ class StackSettings(BaseModel):
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels put on every resource that takes labels."
     )
-    spot: bool = Field(default=False, description="Run the VM as a Spot VM (cheap, can be stopped).")
+    spot: bool = Field(
+        default=False, description="Run the VM as a Spot VM (cheaper; GCP may stop it at any time)."
+    )
     deletion_protection: bool = Field(
-        default=False, alias="deletionProtection", description="Refuse to delete the VM."
+        default=False,
+        alias="deletionProtection",
+        description="Refuse to delete the VM until this is turned off.",
     )
     ssh_public_key: str | None = Field(
         default=None,

@@ -20,6 +20,7 @@ import yaml
 from config import monitoring
 from dashboards.build import rendered_dashboards
 from stacks.compose import compose_document
+from stacks.project_file import pulumi_project
 from stacks.role_vars import stack_role_facts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +69,7 @@ def _dashboards() -> list[GeneratedFile]:
 def generated_files() -> list[GeneratedFile]:
     """Every generated file of the repo and the renderer that writes it."""
     return [
+        GeneratedFile(REPO_ROOT / "Pulumi.yaml", yaml_file(pulumi_project)),
         GeneratedFile(REPO_ROOT / "deploy" / "compose.yml", yaml_file(compose_document)),
         GeneratedFile(monitoring.PROMETHEUS_CONFIG_FILE, yaml_file(monitoring.prometheus_config)),
         GeneratedFile(monitoring.GRAFANA_DATASOURCE_FILE, yaml_file(monitoring.grafana_datasources)),
