@@ -48,13 +48,21 @@ def read_json(max_body_bytes: int) -> Any:
     return parse_json_body(body, environ.get("CONTENT_TYPE"))
 
 
-@bp.post("/predict")
-def predict() -> Response:
+def body_and_model() -> tuple[Any, ServedModel, int]:
+    """The JSON body, the model to answer with, and the rows allowed per request.
+
+    The body comes first: a malformed request is rejected as such even before a model is loaded.
+    """
     settings, holder = serving_state()
     payload = read_json(settings.max_body_bytes)
-    served = current_model(holder)
+    return payload, current_model(holder), settings.max_batch_rows
+
+
+@bp.post("/predict")
+def predict() -> Response:
+    payload, served, max_rows = body_and_model()
     fast = served.model.fast
-    parsed = parse_predict(payload, len(fast.feature_names), settings.max_batch_rows)
+    parsed = parse_predict(payload, len(fast.feature_names), max_rows)
     names = fast.class_names
     if not parsed.batch:  # the common request: one row, plain floats end to end
         index, probabilities = fast.predict_row(parsed.rows[0])
@@ -79,11 +87,9 @@ def predict() -> Response:
 
 @bp.post("/invocations")
 def invocations() -> Response:
-    settings, holder = serving_state()
-    payload = read_json(settings.max_body_bytes)
-    served = current_model(holder)
+    payload, served, max_rows = body_and_model()
     fast = served.model.fast
-    rows = parse_invocations(payload, fast.feature_names, settings.max_batch_rows)
+    rows = parse_invocations(payload, fast.feature_names, max_rows)
     indices, probabilities = fast.predict_indices(rows)
     classes = indices.tolist()
     served.recorder.record(rows, classes, probabilities.max(axis=1).tolist())

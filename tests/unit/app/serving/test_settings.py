@@ -85,3 +85,9 @@ def test_gunicorn_master_imports_neither_onnxruntime_nor_mlflow() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_training_and_serving_read_one_alias(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLOPS_MODEL_ALIAS: the alias training promotes to is the one the API serves."""
+    monkeypatch.setenv("MLOPS_MODEL_ALIAS", "staging")
+    assert TrainSettings().model_alias == ApiSettings().model_alias == "staging"
