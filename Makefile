@@ -88,4 +88,4 @@ lock: ## Re-pin every dependency into constraints.txt from the current virtualen
 	$(PY) -m pip freeze --exclude-editable | sort > constraints.txt
 
 clean: ## Remove local state (virtualenv, MLflow store, caches).
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from tests.support.processes import Server, start_api, train
 
 
@@ -16,7 +17,7 @@ class TrainedStore:
     tracking_uri: str
     artifact_root: Path
     root: Path
-    model_dir: Path  # the champion downloaded like the API does (models:/iris-classifier@champion)
+    model_dir: Path  # the champion downloaded like the API does (models:/<name>@<alias>)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,7 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     mlflow.artifacts.download_artifacts(
-        artifact_uri="models:/iris-classifier@champion", dst_path=str(model_dir)
+        artifact_uri=f"models:/{DEFAULT_MODEL_NAME}@{CHAMPION_ALIAS}", dst_path=str(model_dir)
     )
     return TrainedStore(tracking_uri, root / "artifacts", root, model_dir)
 
