@@ -6,7 +6,8 @@ Sync workers (the model is CPU-bound; threads do not help under the GIL), one pe
 default. The master verifies the model before any worker starts and refuses to start on a fast
 form that disagrees with its reference; SIGHUP re-resolves the champion, verifies it, and
 replaces workers gracefully, so requests in flight finish on the old model. How the verified
-model reaches the workers: app/serving/model_handoff.py.
+model reaches the workers: app/serving/model_handoff.py. SIGTERM answers every connection already
+queued and refuses new ones (app/serving/graceful_drain.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.serving import model_handoff
+from app.serving import graceful_drain, model_handoff
 from config.app_settings import ApiSettings, describe_validation_error
 
 try:
@@ -45,7 +46,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _fresh_metrics_dir(_settings.metrics_di
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-worker_class = "sync"
+worker_class = "app.serving.graceful_drain.DrainingSyncWorker"  # sync, draining on SIGTERM
 timeout = _settings.timeout_seconds
 graceful_timeout = _settings.graceful_timeout_seconds
 keepalive = 5
@@ -62,6 +63,10 @@ control_socket_disable = True
 
 def on_starting(server: Any) -> None:
     model_handoff.verify_and_pin(server, reloading=False)
+
+
+def when_ready(server: Any) -> None:
+    graceful_drain.drain_on_term(server)
 
 
 def on_reload(server: Any) -> None:
