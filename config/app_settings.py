@@ -6,7 +6,6 @@ server at all (an embedded SQLite MLflow store under ./var/mlflow).
 
 from __future__ import annotations
 
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -86,9 +85,13 @@ class ApiSettings(TrackingSettings):
     model_poll_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="How often a worker without a model looks for one."
     )
+    # Beside the default local MLflow store under ./var (gitignored, removed by `make clean`), owned
+    # by the user who runs `make run`: never a shared, world-writable /tmp where another user could
+    # plant or swap model files. It is created 0700 and refused if others can write to it. The
+    # image sets its own, inside the container's private /tmp.
     model_cache_dir: Path = Field(
-        default_factory=lambda: Path(tempfile.gettempdir()) / "mlops-model-cache",
-        description="Where downloaded model versions are kept (one folder per name/version).",
+        default=Path("var/model-cache"),
+        description="Where downloaded model versions are kept (one folder per name/version); private.",
     )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info", description="gunicorn log level."

@@ -4,16 +4,20 @@
    which calls `verify_and_pin(server, reloading)`.
 2. `check_in_subprocess` starts a fresh interpreter, `python -m app.serving.model_handoff`, with
    any earlier pin removed from its environment, so it resolves the alias again.
-3. In that child, `main` resolves the model (registry alias or local path), downloads it and
-   verifies its fast form (sha256s, reference rows through every form). It prints one JSON line
-   {"name", "version", "source", "directory"} and exits 0 verified, 2 no model yet, 3 refused
-   (the fast form disagrees with its reference: never serve it).
+3. In that child, `main` resolves the model (registry alias or local path), checks the cached
+   copy of a registry version against the sha256s recorded on it in the registry (downloading it
+   again if it differs) and verifies its fast form (reference rows through every form). It prints
+   one JSON line {"name", "version", "source", "directory", "digests"} and exits 0 verified,
+   2 no model yet, 3 refused (the fast form disagrees with the registry or its reference, or the
+   cache is not private: never serve it). Its warnings (stderr) go to the master's log.
 4. On exit 0 the master calls `pin`: MLOPS_PINNED_MODEL_* in its own environment name the
-   verified directory. On 3 it refuses to start (or, on SIGHUP, keeps the previous pin); on 2 the
-   workers start not ready and poll.
+   verified version and the registry's sha256s of it. On 3 it refuses to start (or, on SIGHUP,
+   keeps the previous pin); on 2 the workers start not ready and poll.
 5. gunicorn forks the workers, which inherit that environment. Each worker's app loads its model
-   with `load_for_worker`: the pinned directory (`pinned`) when there is one, so every worker
-   serves exactly the version the master verified; else it resolves per settings.
+   with `load_for_worker`: the pinned version (`pinned`) when there is one, so every worker
+   serves exactly the version the master verified; else it resolves per settings. A registry
+   version is checked against the registry again (its cache may have changed since), falling
+   back to the pinned sha256s while the registry is unreachable.
 
 The master imports this module, so it must stay light: no onnxruntime (its static state, copied
 into forked workers, makes them hang at exit) and no MLflow. Both are imported only inside
@@ -26,7 +30,8 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +45,8 @@ PINNED_DIR_ENV = "MLOPS_PINNED_MODEL_DIR"
 PINNED_VERSION_ENV = "MLOPS_PINNED_MODEL_VERSION"
 PINNED_NAME_ENV = "MLOPS_PINNED_MODEL_NAME"
 PINNED_SOURCE_ENV = "MLOPS_PINNED_MODEL_SOURCE"
-PINNED_ENVS = (PINNED_DIR_ENV, PINNED_NAME_ENV, PINNED_VERSION_ENV, PINNED_SOURCE_ENV)
+PINNED_DIGESTS_ENV = "MLOPS_PINNED_MODEL_DIGESTS"
+PINNED_ENVS = (PINNED_DIR_ENV, PINNED_NAME_ENV, PINNED_VERSION_ENV, PINNED_SOURCE_ENV, PINNED_DIGESTS_ENV)
 
 # The child: `python -m` this module; its exit codes besides 0 (verified).
 CHILD_MODULE = "app.serving.model_handoff"
@@ -52,8 +58,10 @@ EXIT_REFUSED = 3
 def verify_and_pin(server: Any, reloading: bool) -> None:
     """Check the model in a child process; pin it if verified, else decide what the master does."""
     result = check_in_subprocess(dict(os.environ))
+    for note in result.notes:
+        server.log.warning("model check: %s", note)
     if result.ok and result.ref is not None:
-        pin(result.ref)
+        pin(result.ref, result.digests)
         server.log.info("verified %s version %s; workers will serve it", result.ref.name, result.ref.version)
     elif result.refused and not reloading:
         server.log.error("refusing to start: %s", result.message)
@@ -72,6 +80,8 @@ class CheckResult:
     refused: bool
     message: str
     ref: ModelRef | None = None
+    digests: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # the child's warnings, for the master's log
 
 
 # Step 2: the child process, from the master.
@@ -89,12 +99,13 @@ def check_in_subprocess(env: dict[str, str], timeout_seconds: float = 300) -> Ch
         )
     except subprocess.TimeoutExpired:
         return CheckResult(False, False, f"model check timed out after {timeout_seconds:.0f} s")
-    message = (result.stderr.strip().splitlines() or [""])[-1]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     if result.returncode == 0:
         record = json.loads(result.stdout.strip().splitlines()[-1])
         ref = ModelRef(record["name"], record["version"], record["source"], Path(record["directory"]))
-        return CheckResult(True, False, "verified", ref)
-    return CheckResult(False, result.returncode == EXIT_REFUSED, message or f"exit code {result.returncode}")
+        return CheckResult(True, False, "verified", ref, record["digests"], tuple(lines))
+    message = lines[-1] if lines else f"exit code {result.returncode}"
+    return CheckResult(False, result.returncode == EXIT_REFUSED, message, notes=tuple(lines[:-1]))
 
 
 # Step 3: inside the child.
@@ -105,25 +116,33 @@ def main() -> int:
     from config.app_settings import ApiSettings
 
     try:
-        ref = model_source.load(ApiSettings()).ref
+        model = model_source.load(ApiSettings())
     except model_source.ModelUnavailable as error:
         print(str(error), file=sys.stderr)
         return EXIT_UNAVAILABLE
     except FastModelError as error:
         print(str(error), file=sys.stderr)
         return EXIT_REFUSED
-    record = {"name": ref.name, "version": ref.version, "source": ref.source, "directory": str(ref.directory)}
+    ref = model.ref
+    record = {
+        "name": ref.name,
+        "version": ref.version,
+        "source": ref.source,
+        "directory": str(ref.directory),
+        "digests": dict(model.digests),
+    }
     print(json.dumps(record), flush=True)
     return 0
 
 
 # Step 4: back in the master.
-def pin(ref: ModelRef) -> None:
+def pin(ref: ModelRef, digests: Mapping[str, str]) -> None:
     """Make processes forked from now on load exactly this verified model."""
     os.environ[PINNED_DIR_ENV] = str(ref.directory)
     os.environ[PINNED_NAME_ENV] = ref.name
     os.environ[PINNED_VERSION_ENV] = ref.version
     os.environ[PINNED_SOURCE_ENV] = ref.source
+    os.environ[PINNED_DIGESTS_ENV] = json.dumps(dict(digests))
 
 
 # Step 5: in each forked worker.
@@ -144,7 +163,12 @@ def load_for_worker(settings: ApiSettings) -> LoadedModel:
     from app.model import model_source
 
     ref = pinned()
-    return model_source.load(settings) if ref is None else model_source.load_ref(ref)
+    if ref is None:
+        return model_source.load(settings)
+    if ref.source != "registry":
+        return model_source.load_ref(ref)
+    known_digests = json.loads(os.environ.get(PINNED_DIGESTS_ENV) or "{}")
+    return model_source.load_version(settings, ref.name, ref.version, known_digests)
 
 
 if __name__ == "__main__":

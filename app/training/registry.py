@@ -10,6 +10,8 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from app.model import bundle_digests
+
 
 def prepare_tracking(tracking_uri: str) -> None:
     """Point MLflow at the store; create the folder of a local SQLite database first."""
@@ -79,3 +81,13 @@ def quality_gate(accuracy: float, min_accuracy: float, champion: Champion | None
 
 def promote(model_name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(model_name, alias, version)
+
+
+def record_fast_digests(model_name: str, version: str, bundle: Path) -> None:
+    """Tag the version with the sha256 of each fast-form file: what serving checks its copy against.
+
+    Set before the version can become the alias's, so every version the API may serve has them.
+    """
+    client = MlflowClient()
+    for key, digest in bundle_digests.as_tags(bundle_digests.digests_of(bundle)).items():
+        client.set_model_version_tag(model_name, version, key, digest)

@@ -24,7 +24,7 @@ from mlflow.models import infer_signature
 from pydantic import ValidationError
 from sklearn.ensemble import RandomForestClassifier
 
-from app.model.fast_model import FastModelMismatch
+from app.model.fast_model import BUNDLE_DIR, FastModelMismatch
 from app.training import registry
 from app.training.baseline import build_baseline
 from app.training.data import FEATURE_NAMES, Dataset, load_split
@@ -152,6 +152,7 @@ def register(settings: TrainSettings, model: RandomForestClassifier, data: Datas
     # The fast form travels inside the model version's artifacts (models:/name/version/fast/).
     MlflowClient().log_model_artifacts(info.model_id, str(fast_dir))
     version = str(info.registered_model_version)
+    registry.record_fast_digests(settings.model_name, version, fast_dir / BUNDLE_DIR)
     progress(f"registered {settings.model_name} version {version}")
     return version
 
