@@ -1,0 +1,57 @@
+"""The edge proxy in front of the API: its ports, limits and timeouts, and the errors it answers itself.
+
+gunicorn's sync workers serve one request at a time each, so a client that sends slowly holds a
+worker for as long as it likes. The edge (nginx) reads every request whole, within the limits
+below, before it reaches gunicorn, and terminates TLS. Its nginx.conf is rendered from here
+(stacks/edge_config.py); the API's own limits come from the same values, so the edge never lets
+through what the API would refuse, nor refuses what the API accepts.
+"""
+
+from __future__ import annotations
+
+from config.app_settings import ApiSettings
+
+# Ports inside the edge container: unprivileged, so nginx runs as a non-root user without
+# CAP_NET_BIND_SERVICE. The compose file publishes them as the public 80 and 443.
+HTTP_PORT = 8080
+HTTPS_PORT = 8443
+PUBLIC_HTTP_PORT = 80
+PUBLIC_HTTPS_PORT = 443
+
+# The API's own body limit (MLOPS_MAX_BODY_BYTES' default) is the edge's limit too.
+MAX_BODY_BYTES: int = ApiSettings.model_fields["max_body_bytes"].get_default()
+# gunicorn refuses request lines over 8190 bytes; nginx's large header buffers hold that much.
+MAX_HEADER_BYTES = 8192
+HEADER_BUFFERS = 4
+# A client has this long to send its headers, and between two reads of its body; a stalled
+# client is dropped without ever reaching gunicorn.
+CLIENT_TIMEOUT_SECONDS = 10
+KEEPALIVE_SECONDS = 15
+# Longer than gunicorn's worker timeout (MLOPS_TIMEOUT_SECONDS), so gunicorn answers first.
+UPSTREAM_TIMEOUT_SECONDS = 35
+# How long nginx keeps a resolved upstream address: a restarted API container with a new address
+# is found again within this time.
+RESOLVER_VALID_SECONDS = 5
+# Docker's embedded DNS server on user-defined networks.
+DOCKER_DNS = "127.0.0.11"
+
+# Paths inside the edge container.
+CERT_DIR = "/etc/edge/certs"
+ACME_WEBROOT = "/var/lib/edge/acme"
+RUNTIME_DIR = "/run/edge"
+
+# Errors nginx answers itself, in the API's error shape: status -> (reason, message).
+EDGE_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "the request is not valid HTTP"),
+    404: ("not_found", "no such endpoint"),
+    408: ("request_timeout", "the request was not received in time"),
+    413: ("body_too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes"),
+    414: ("uri_too_long", "the request line is too long"),
+    431: ("request_header_too_large", "the request headers are too large"),
+    494: ("request_header_too_large", "the request headers are too large"),
+    502: ("upstream_unavailable", "the API is not reachable; retry shortly"),
+    503: ("upstream_unavailable", "the API is not reachable; retry shortly"),
+    504: ("upstream_timeout", "the API did not answer in time"),
+}
+# Paths the edge never forwards: metrics are scraped by Prometheus on the stack's own network.
+PRIVATE_PATHS = ("/metrics",)

@@ -1,0 +1,89 @@
+"""The edge proxy (Debian's nginx) on loopback, with the stack's rendered nginx.conf, in front of an API."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from stacks.edge_config import EdgeLayout, render
+from tests.support.processes import free_port
+
+
+@dataclass(frozen=True)
+class Edge:
+    http_url: str
+    https_url: str
+    ca_file: Path  # the self-signed certificate the edge serves, to verify TLS against
+
+
+def nginx_path() -> str:
+    path = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(path).exists(), "nginx is missing: run `make system-deps` (Debian package nginx-light)"
+    return path
+
+
+def self_signed_certificate(directory: Path, name: str = "localhost") -> None:
+    """fullchain.pem and privkey.pem for `name` and 127.0.0.1, as the edge expects them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name},IP:127.0.0.1",
+         "-keyout", str(directory / "privkey.pem"), "-out", str(directory / "fullchain.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+@contextmanager
+def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
+    """nginx with the rendered config, listening on free loopback ports, proxying to `upstream`."""
+    certs, runtime = root / "certs", root / "run"
+    self_signed_certificate(certs)
+    runtime.mkdir(parents=True, exist_ok=True)
+    layout = EdgeLayout(
+        upstream=upstream,
+        http_port=free_port(),
+        https_port=free_port(),
+        cert_dir=str(certs),
+        acme_webroot=str(root / "acme"),
+        runtime_dir=str(runtime),
+        resolver=None,
+        bind="127.0.0.1",
+    )
+    conf = root / "nginx.conf"
+    conf.write_text(render(layout), encoding="utf-8")
+    log = (root / "nginx.log").open("wb")
+    process = subprocess.Popen(
+        [nginx_path(), "-c", str(conf), "-p", str(root), "-g", "daemon off;"], stdout=log, stderr=log
+    )
+    edge = Edge(
+        f"http://127.0.0.1:{layout.http_port}",
+        f"https://127.0.0.1:{layout.https_port}",
+        certs / "fullchain.pem",
+    )
+    try:
+        _wait_for(edge, process, root / "nginx.log")
+        yield edge
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _wait_for(edge: Edge, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            requests.get(f"{edge.https_url}/health", verify=str(edge.ca_file), timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise TimeoutError(f"the edge did not answer:\n{log.read_text()[-3000:]}")
