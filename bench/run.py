@@ -1,13 +1,14 @@
 """`python -m bench.run` (`make bench`): this API vs `mlflow models serve` vs a constant-response ceiling.
 
 Trains into a temporary SQLite store, starts the three servers side by side on loopback (two
-workers each), checks each predicts correctly, drives them one after another with wrk (the API
-and the ceiling in alternating rounds, so a change in the machine's load hits both alike), then
-times the registered model in process (scikit-learn vs the ONNX graph vs the decision table).
+workers each) and the edge proxy (the stack's nginx.conf, TLS) in front of the API, checks each
+predicts correctly, drives them one after another with wrk (the API, the API behind the edge and
+the ceiling in alternating rounds, so a change in the machine's load hits all alike), then times
+the registered model in process (scikit-learn vs the ONNX graph vs the decision table).
 Everything it writes lives in one temporary directory that is removed at the end, also on Ctrl-C
 or an error. The last line:
 
-    bench: ratio_vs_mlflow=<x> ratio_vs_ceiling=<y> p99_ms=<z> errors=<n>
+    bench: ratio_vs_mlflow=<x> ratio_vs_ceiling=<y> p99_ms=<z> errors=<n> ratio_edge_vs_direct=<e>
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -34,6 +35,7 @@ from bench.inprocess import Timing, time_predictions
 from bench.servers import Server, child_env, free_port, http
 from bench.wrk import CONNECTIONS, THREADS, WrkResult, combine, run_wrk, write_post_script
 from config.app_settings import DEFAULT_MODEL_NAME, TrackingSettings
+from tests.support.edge import running_edge
 
 MODEL_NAME = DEFAULT_MODEL_NAME
 # The alias training promotes to and the API serves (MLOPS_MODEL_ALIAS), passed to every child.
@@ -78,6 +80,7 @@ def _invocations_answer(body: Any) -> str:
 API = Target("this API (gunicorn)", "/predict", "/ready", predict_body, _predict_answer)
 MLFLOW = Target("mlflow models serve", "/invocations", "/ping", invocations_body, _invocations_answer)
 CEILING = Target("ceiling (constant JSON)", "/predict", "/ready", predict_body, _predict_answer)
+EDGE = Target("this API behind the edge (TLS)", "/predict", "/ready", predict_body, _predict_answer)
 
 
 def train(work: Path, tracking_uri: str) -> str:
@@ -200,7 +203,7 @@ def load_alternating(
     """`rounds` full runs of each contender, alternating which goes first; each one combined.
 
     Run one after another, a single run per server compares two different moments of a shared
-    machine; alternating rounds spread any drift in its load over both.
+    machine; alternating rounds spread any drift in its load over all of them.
     """
     per_contender: list[list[WrkResult]] = [[] for _ in contenders]
     for round_number in range(rounds):
@@ -216,10 +219,10 @@ def load_alternating(
 
 def print_load_table(results: list[tuple[Target, WrkResult]]) -> None:
     print()
-    print(f"{'server':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'server':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for target, r in results:
         print(
-            f"{target.name:<28} {r.requests_per_second:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
+            f"{target.name:<32} {r.requests_per_second:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
         )
     print()
 
@@ -233,17 +236,22 @@ def print_inprocess_table(timings: list[Timing]) -> None:
     print()
 
 
-def summary_line(ours: WrkResult, mlflow: WrkResult, ceiling: WrkResult) -> tuple[str, dict[str, float]]:
+def summary_line(
+    ours: WrkResult, mlflow: WrkResult, ceiling: WrkResult, edge: WrkResult
+) -> tuple[str, dict[str, float]]:
     values: dict[str, float] = {
         "ratio_vs_mlflow": ours.requests_per_second / mlflow.requests_per_second,
         "ratio_vs_ceiling": ours.requests_per_second / ceiling.requests_per_second,
         "p99_ms": ours.p99_ms,
         "errors": ours.errors,
+        # What the edge (TLS, buffering, one more hop) costs: through it vs straight to gunicorn.
+        "ratio_edge_vs_direct": edge.requests_per_second / ours.requests_per_second,
     }
     line = (
         f"bench: ratio_vs_mlflow={values['ratio_vs_mlflow']:.1f} "
         f"ratio_vs_ceiling={values['ratio_vs_ceiling']:.2f} "
-        f"p99_ms={values['p99_ms']:.2f} errors={ours.errors}"
+        f"p99_ms={values['p99_ms']:.2f} errors={ours.errors} "
+        f"ratio_edge_vs_direct={values['ratio_edge_vs_direct']:.2f}"
     )
     return line, values
 
@@ -310,32 +318,69 @@ def run(work: Path, warmup: int, duration: int, rounds: int) -> str:
     say(f"{MODEL_NAME} version {version} is @{MODEL_ALIAS}")
 
     started: list[Server] = []
-    try:
-        api = gunicorn_server("api", "app.serving.api:create_app()", work, tracking_uri)
-        started.append(api)
-        mlflow = mlflow_server(work, tracking_uri)
-        started.append(mlflow)
-        ceiling = gunicorn_server("ceiling", "bench.ceiling_app:create_app()", work, tracking_uri)
-        started.append(ceiling)
-        pairs = ((API, api), (MLFLOW, mlflow), (CEILING, ceiling))
-        for target, server in pairs:
-            server.wait_ready(target.ready_path, timeout=180)
-            check_predictions(target, server, constant=target is CEILING)
-
-        # MLflow once (its ratio is far from its target); the API and the ceiling, whose ratio is
-        # close to its target, in alternating rounds.
-        mlflow_result = load(MLFLOW, mlflow, work, warmup, duration)
-        ours, ceiling_result = load_alternating(
-            [(API, api), (CEILING, ceiling)], work, warmup, duration, rounds
-        )
-        results = [(API, ours), (MLFLOW, mlflow_result), (CEILING, ceiling_result)]
-    finally:
-        for server in started:
-            server.stop()
+    with ExitStack() as stack:
+        try:
+            results = _load_all(work, tracking_uri, warmup, duration, rounds, started, stack)
+        finally:
+            for server in started:
+                server.stop()
     print_load_table(results)
     if rounds > 1:
-        print(f"(this API and the ceiling: mean req/s and median p50/p99 of {rounds} alternating rounds)\n")
+        print(f"(all but MLflow: mean req/s and median p50/p99 of {rounds} alternating rounds)\n")
+    print_inprocess_table(time_registered_model(work, tracking_uri, version))
+    ours, mlflow_result, ceiling_result, edge_result = (result for _, result in results)
+    line, values = summary_line(ours, mlflow_result, ceiling_result, edge_result)
+    print_targets(values, ceiling_result.p99_ms)
+    return line
 
+
+def edge_http(url: str, ca_file: Path, body: Any) -> tuple[int, Any]:
+    """POST JSON over TLS to the edge on loopback, trusting only its own certificate."""
+    import requests
+
+    response = requests.post(url, json=body, verify=str(ca_file), timeout=10)
+    return response.status_code, response.json()
+
+
+def _start_edge(api: Server, work: Path, stack: ExitStack) -> Server:
+    """The edge (nginx, the stack's rendered config) in front of `api`, over TLS."""
+    edge = stack.enter_context(running_edge(api.base_url.removeprefix("http://"), work / "edge"))
+    status, body = edge_http(edge.https_url + EDGE.path, edge.ca_file, EDGE.body(SETOSA))
+    if status != 200 or EDGE.answer(body) != "setosa":
+        raise RuntimeError(f"{EDGE.name}: HTTP {status}: {body}")
+    say(f"{EDGE.name} at {edge.https_url}{EDGE.path} predicts correctly")
+    return Server("edge", edge.process, edge.https_url, edge.log_path)
+
+
+def _load_all(
+    work: Path,
+    tracking_uri: str,
+    warmup: int,
+    duration: int,
+    rounds: int,
+    started: list[Server],
+    stack: ExitStack,
+) -> list[tuple[Target, WrkResult]]:
+    api = gunicorn_server("api", "app.serving.api:create_app()", work, tracking_uri)
+    started.append(api)
+    mlflow = mlflow_server(work, tracking_uri)
+    started.append(mlflow)
+    ceiling = gunicorn_server("ceiling", "bench.ceiling_app:create_app()", work, tracking_uri)
+    started.append(ceiling)
+    for target, server in ((API, api), (MLFLOW, mlflow), (CEILING, ceiling)):
+        server.wait_ready(target.ready_path, timeout=180)
+        check_predictions(target, server, constant=target is CEILING)
+    edge = _start_edge(api, work, stack)
+    # MLflow once (its ratio is far from its target); the others, whose ratios are close to
+    # theirs, in alternating rounds.
+    mlflow_result = load(MLFLOW, mlflow, work, warmup, duration)
+    ours, ceiling_result, edge_result = load_alternating(
+        [(API, api), (CEILING, ceiling), (EDGE, edge)], work, warmup, duration, rounds
+    )
+    return [(API, ours), (MLFLOW, mlflow_result), (CEILING, ceiling_result), (EDGE, edge_result)]
+
+
+def time_registered_model(work: Path, tracking_uri: str, version: str) -> list[Timing]:
     say("timing the registered model in process (scikit-learn vs the ONNX graph vs the decision table)")
     from mlflow.artifacts import download_artifacts
 
@@ -346,11 +391,7 @@ def run(work: Path, warmup: int, duration: int, rounds: int) -> str:
             tracking_uri=tracking_uri,
         )
     )
-    print_inprocess_table(time_predictions(model_dir))
-
-    line, values = summary_line(ours, mlflow_result, ceiling_result)
-    print_targets(values, ceiling_result.p99_ms)
-    return line
+    return time_predictions(model_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,8 @@ class Edge:
     http_url: str
     https_url: str
     ca_file: Path  # the self-signed certificate the edge serves, to verify TLS against
+    process: subprocess.Popen[bytes]
+    log_path: Path
 
 
 def nginx_path() -> str:
@@ -66,6 +68,8 @@ def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
         f"http://127.0.0.1:{layout.http_port}",
         f"https://127.0.0.1:{layout.https_port}",
         certs / "fullchain.pem",
+        process,
+        root / "nginx.log",
     )
     try:
         _wait_for(edge, process, root / "nginx.log")
