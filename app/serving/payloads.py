@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 REASONS = (
     "invalid_json",
+    "invalid_csv",
     "unsupported_media_type",
     "body_too_large",
     "missing_field",
@@ -43,7 +44,9 @@ class InvalidRequest(Exception):
         super().__init__(self.message)
 
 
-_PLAIN_NUMBERS = (float, int)  # exact types: bool, an int subclass, is not a measurement
+# Exact types: bool, an int subclass, is not a measurement. Integers from the parser fit in a
+# float: orjson gives at most 64-bit ones and the fallback parser reads integers as floats.
+_PLAIN_NUMBERS = (float, int)
 
 
 def _reject_constant(name: str) -> float:
@@ -51,33 +54,65 @@ def _reject_constant(name: str) -> float:
     raise InvalidRequest(422, "non_finite", f"{name} is not a finite number")
 
 
+def media_type(content_type: str | None) -> str:
+    """`text/csv; charset=utf-8` -> `text/csv`."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def parse_json_body(body: bytes, content_type: str | None) -> Any:
-    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    mime = media_type(content_type)
     if mime != "application/json":
         raise InvalidRequest(
             415, "unsupported_media_type", f"Content-Type must be application/json, got {mime or 'none'!r}"
         )
+    return parse_json(body)
+
+
+def parse_json(body: bytes) -> Any:
     try:
         # orjson is several times faster than json and, like the JSON standard, refuses NaN and
         # Infinity literals; whatever it refuses is parsed again below only to name the problem.
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
+    except orjson.JSONDecodeError as error:
+        if "depth" in str(error):  # the fallback parser would recurse as deep, on the C stack
+            raise InvalidRequest(400, "invalid_json", f"body nests too deeply: {error}") from None
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        # Integers as floats: one with 310+ digits is out of float range (non_finite later), not
+        # an OverflowError, and Python's cap on digits in int literals does not apply.
+        return json.loads(body, parse_constant=_reject_constant, parse_int=float)
     except InvalidRequest:
         raise
+    except RecursionError:
+        raise InvalidRequest(400, "invalid_json", "body nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidRequest(400, "invalid_json", f"body is not valid JSON: {error}") from None
+
+
+def describe(value: Any) -> str:
+    """A short, printable description of a JSON value for a message (never the whole value)."""
+    if isinstance(value, str):
+        return ascii(value[:40])
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "an object"
+    return "null" if value is None else str(value).lower()
+
+
+def name_list(names: Sequence[Any]) -> str:
+    """Field names from the client, escaped (they may hold lone surrogates) and bounded in length."""
+    shown = ", ".join(ascii(str(name)[:40]) for name in names[:5])
+    return shown if len(names) <= 5 else f"{shown} and {len(names) - 5} more"
 
 
 def _number(value: Any, where: str) -> float:
     # bool is an int subclass in Python; true/false are not measurements.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequest(422, "not_a_number", f"{where} must be a number, got {json.dumps(value)[:40]}")
-    number = float(value)
+        raise InvalidRequest(422, "not_a_number", f"{where} must be a number, got {describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        number = math.inf
     if not math.isfinite(number):
-        raise InvalidRequest(422, "non_finite", f"{where} must be finite, got {value}")
+        raise InvalidRequest(422, "non_finite", f"{where} must be finite and within the float range")
     return number
 
 
@@ -102,10 +137,10 @@ def parse_record(record: Any, feature_names: Sequence[str], where: str) -> list[
         raise InvalidRequest(422, "wrong_type", f"{where} must be an object keyed by feature name")
     missing = [name for name in feature_names if name not in record]
     if missing:
-        raise InvalidRequest(422, "missing_field", f"{where} lacks feature(s) {', '.join(missing)}")
+        raise InvalidRequest(422, "missing_field", f"{where} lacks feature(s) {name_list(missing)}")
     extra = sorted(set(record) - set(feature_names))
     if extra:
-        raise InvalidRequest(422, "unexpected_field", f"{where} has unknown feature(s) {', '.join(extra)}")
+        raise InvalidRequest(422, "unexpected_field", f"{where} has unknown feature(s) {name_list(extra)}")
     return [_number(record[name], f"{where}.{name}") for name in feature_names]
 
 
@@ -132,7 +167,7 @@ def require_object(payload: Any, allowed: Sequence[str], optional: Sequence[str]
         raise InvalidRequest(422, "unexpected_field", f"body must have only one of {', '.join(present)}")
     extra = sorted(set(payload) - set(allowed) - set(optional))
     if extra:
-        raise InvalidRequest(422, "unexpected_field", f"unknown field(s): {', '.join(extra)}")
+        raise InvalidRequest(422, "unexpected_field", f"unknown field(s): {name_list(extra)}")
     return present[0]
 
 
@@ -171,34 +206,12 @@ def parse_invocations(payload: Any, feature_names: Sequence[str], max_rows: int)
     key = require_object(
         payload, ("dataframe_split", "dataframe_records", "instances", "inputs"), optional=("params",)
     )
+    # Parameters are part of the protocol; this model takes none, but they must be an object.
+    if "params" in payload and not isinstance(payload["params"], dict):
+        raise InvalidRequest(422, "wrong_type", "params must be an object")
     body = payload[key]
-    n = len(feature_names)
     if key == "dataframe_split":
-        if not isinstance(body, dict):
-            raise InvalidRequest(422, "wrong_type", "dataframe_split must be an object with columns and data")
-        extra = sorted(set(body) - {"columns", "data", "index"})
-        if extra:
-            raise InvalidRequest(422, "unexpected_field", f"dataframe_split has unknown field(s) {extra}")
-        if "data" not in body:
-            raise InvalidRequest(422, "missing_field", "dataframe_split lacks data")
-        rows = check_batch_size(body["data"], max_rows, "dataframe_split.data")
-        columns = body.get("columns")
-        if columns is None:
-            return to_matrix([parse_row(row, n, f"dataframe_split.data[{i}]") for i, row in enumerate(rows)])
-        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-            raise InvalidRequest(422, "wrong_type", "dataframe_split.columns must be a list of names")
-        records = []
-        for i, row in enumerate(rows):
-            if not isinstance(row, list) or len(row) != len(columns):
-                raise InvalidRequest(
-                    422,
-                    "wrong_feature_count",
-                    f"dataframe_split.data[{i}] must have {len(columns)} values (one per column)",
-                )
-            records.append(dict(zip(columns, row, strict=True)))
-        return to_matrix(
-            [parse_record(r, feature_names, f"dataframe_split.data[{i}]") for i, r in enumerate(records)]
-        )
+        return parse_dataframe_split(body, feature_names, max_rows)
     if key == "dataframe_records":
         rows = check_batch_size(body, max_rows, key)
         return to_matrix([parse_record(r, feature_names, f"{key}[{i}]") for i, r in enumerate(rows)])
@@ -208,4 +221,48 @@ def parse_invocations(payload: Any, feature_names: Sequence[str], max_rows: int)
     rows = check_batch_size(body, max_rows, key)
     if isinstance(rows[0], dict):
         return to_matrix([parse_record(r, feature_names, f"{key}[{i}]") for i, r in enumerate(rows)])
-    return to_matrix([parse_row(row, n, f"{key}[{i}]") for i, row in enumerate(rows)])
+    return to_matrix([parse_row(row, len(feature_names), f"{key}[{i}]") for i, row in enumerate(rows)])
+
+
+def _check_split_fields(body: Any) -> None:
+    """dataframe_split is pandas' `split` orient: data, and optionally columns and index."""
+    if not isinstance(body, dict):
+        raise InvalidRequest(422, "wrong_type", "dataframe_split must be an object with columns and data")
+    extra = sorted(set(body) - {"columns", "data", "index"})
+    if extra:
+        raise InvalidRequest(
+            422, "unexpected_field", f"dataframe_split has unknown field(s) {name_list(extra)}"
+        )
+    if "data" not in body:
+        raise InvalidRequest(422, "missing_field", "dataframe_split lacks data")
+    columns = body.get("columns", [])
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise InvalidRequest(422, "wrong_type", "dataframe_split.columns must be a list of names")
+    # Row labels are not used, but they must be labels: numbers or strings.
+    index = body.get("index", [])
+    if not isinstance(index, list) or any(
+        isinstance(i, bool) or not isinstance(i, str | int | float) for i in index
+    ):
+        raise InvalidRequest(422, "wrong_type", "dataframe_split.index must be a list of numbers or strings")
+
+
+def parse_dataframe_split(body: Any, feature_names: Sequence[str], max_rows: int) -> NDArray[np.float32]:
+    _check_split_fields(body)
+    rows = check_batch_size(body["data"], max_rows, "dataframe_split.data")
+    if "columns" not in body:  # rows in the model's feature order
+        n = len(feature_names)
+        return to_matrix([parse_row(row, n, f"dataframe_split.data[{i}]") for i, row in enumerate(rows)])
+    columns = body["columns"]
+    records = []
+    for i, row in enumerate(rows):
+        where = f"dataframe_split.data[{i}]"
+        if not isinstance(row, list):
+            raise InvalidRequest(422, "wrong_type", f"{where} must be a list of values")
+        if len(row) != len(columns):
+            raise InvalidRequest(
+                422, "wrong_feature_count", f"{where} must have {len(columns)} values (one per column)"
+            )
+        records.append(dict(zip(columns, row, strict=True)))
+    return to_matrix(
+        [parse_record(r, feature_names, f"dataframe_split.data[{i}]") for i, r in enumerate(records)]
+    )

@@ -13,4 +13,7 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 def error_response(status: int, reason: str, message: str) -> Response:
+    # A message may echo client text, and JSON parsers accept lone surrogates ("\ud800") that
+    # UTF-8, hence orjson, cannot encode: those are written out as escapes instead.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return json_response({"error": {"status": status, "reason": reason, "message": message}}, status)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,33 @@ BAD_REQUESTS = [
         413,
         "body_too_large",
     ),
+    # Bodies that once crashed the parser or the error handler (500) are plain 4xx answers.
+    ("deep nesting", raw_json(b"[" * 100_000), 400, "invalid_json"),
+    (
+        "deep nesting in features",
+        raw_json(b'{"features": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        400,
+        "invalid_json",
+    ),
+    (
+        "nesting a parser takes",
+        raw_json(b'{"features": [1, 2, 3, ' + b"[" * 900 + b"]" * 900 + b"]}"),
+        422,
+        "not_a_number",
+    ),
+    (
+        "310-digit integer",
+        raw_json(b'{"features": [1' + b"0" * 310 + b", 3.5, 1.4, 0.2]}"),
+        422,
+        "non_finite",
+    ),
+    (
+        "5000-digit integer",
+        raw_json(b'{"features": [1' + b"0" * 5000 + b", 3.5, 1.4, 0.2]}"),
+        422,
+        "non_finite",
+    ),
+    ("lone surrogate key", raw_json(b'{"features": [1, 2, 3, 4], "\\ud800": 0}'), 422, "unexpected_field"),
 ]
 
 
@@ -85,6 +114,118 @@ def test_bad_input_gets_a_json_error_naming_the_problem(
     assert error["reason"] == reason
     assert error["status"] == status
     assert error["message"]
+
+
+def test_an_echoed_lone_surrogate_is_escaped(api_server: Server) -> None:
+    response = post(api_server, "/predict", **raw_json(b'{"features": [1, 2, 3, 4], "\\ud800": 0}'))
+    assert "\\ud800" in response.json()["error"]["message"]
+
+
+def csv_body(text: str, content_type: str = "text/csv") -> dict[str, object]:
+    return {"data": text.encode(), "headers": {"Content-Type": content_type}}
+
+
+HEADER = "sepal_length,sepal_width,petal_length,petal_width"
+BAD_INVOCATIONS = [
+    # (description, request kwargs, status, reason)
+    ("no input form", {"json": {}}, 422, "missing_field"),
+    ("params not an object", {"json": {"inputs": [SETOSA], "params": "x"}}, 422, "wrong_type"),
+    ("index not a list", {"json": {"dataframe_split": {"data": [SETOSA], "index": 5}}}, 422, "wrong_type"),
+    ("null columns", {"json": {"dataframe_split": {"data": [SETOSA], "columns": None}}}, 422, "wrong_type"),
+    (
+        "CSV unknown column",
+        csv_body("sepal_length,sepal_width,petal_length,colour\n1,2,3,4\n"),
+        422,
+        "missing_field",
+    ),
+    ("CSV extra column", csv_body(f"{HEADER},colour\n1,2,3,4,5\n"), 422, "unexpected_field"),
+    ("CSV not a number", csv_body(f"{HEADER}\n5.1,wide,1.4,0.2\n"), 422, "not_a_number"),
+    ("CSV quoted number", csv_body(f'{HEADER}\n"5.1",3.5,1.4,0.2\n'), 422, "not_a_number"),
+    ("CSV three values", csv_body(f"{HEADER}\n5.1,3.5,1.4\n"), 422, "wrong_feature_count"),
+    ("CSV header only", csv_body(f"{HEADER}\n"), 422, "empty_batch"),
+    ("CSV too many rows", csv_body(HEADER + "\n1,2,3,4" * 1001), 422, "too_many_rows"),
+    ("CSV too large", csv_body(HEADER + "\n1,2,3,4" * 200_000), 413, "body_too_large"),
+    ("CSV empty", csv_body(""), 400, "invalid_csv"),
+    ("CSV not UTF-8", {"data": b"\xff\xfe", "headers": {"Content-Type": "text/csv"}}, 400, "invalid_csv"),
+    (
+        "CSV in Latin-1",
+        csv_body(f"{HEADER}\n1,2,3,4\n", "text/csv; charset=latin-1"),
+        415,
+        "unsupported_media_type",
+    ),
+    ("form data", csv_body("a=1", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "status", "reason"), BAD_INVOCATIONS, ids=[c[0] for c in BAD_INVOCATIONS]
+)
+def test_bad_invocations_get_a_json_error(
+    api_server: Server, case: str, kwargs: dict[str, object], status: int, reason: str
+) -> None:
+    response = post(api_server, "/invocations", **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["reason"] == reason
+
+
+def test_csv_invocations_answer_like_mlflow_models_serve(api_server: Server) -> None:
+    text = f"{HEADER}\r\n{','.join(map(str, SETOSA))}\r\n{','.join(map(str, VIRGINICA))}\r\n"
+    response = post(api_server, "/invocations", **csv_body(text, "text/csv; charset=utf-8"))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": ["setosa", "virginica"]}
+
+
+def chunks(size: int) -> Iterator[bytes]:
+    """A body of `size` bytes sent with Transfer-Encoding: chunked (no Content-Length)."""
+    prefix, row = b'{"instances": [', b"[5.1,3.5,1.4,0.2],"
+    yield prefix
+    sent = len(prefix)
+    while sent + len(row) + 20 < size:
+        yield row
+        sent += len(row)
+    yield b"[5.1,3.5,1.4,0.2]]}"
+
+
+def test_a_chunked_body_over_the_limit_is_413(api_server: Server) -> None:
+    response = post(
+        api_server, "/predict", data=chunks(1_100_000), headers={"Content-Type": "application/json"}
+    )
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["reason"] == "body_too_large"
+
+
+def test_a_chunked_body_within_the_limit_is_read(api_server: Server) -> None:
+    response = post(
+        api_server, "/invocations", data=chunks(10_000), headers={"Content-Type": "application/json"}
+    )
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 200, response.text
+    assert set(response.json()["predictions"]) == {"setosa"}
+
+
+def test_page_forbids_framing_and_foreign_code(api_server: Server) -> None:
+    response = requests.get(f"{api_server.base_url}/", timeout=TIMEOUT)
+    assert response.headers["X-Frame-Options"] == "DENY"
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    nonce = re.search(r"script-src 'nonce-([^']+)'", policy)
+    assert nonce
+    assert f'<script nonce="{nonce.group(1)}">' in response.text
+    assert "unsafe-inline" not in policy
+
+
+def test_metrics_content_type_names_its_charset_once(api_server: Server) -> None:
+    content_type = requests.get(f"{api_server.base_url}/metrics", timeout=TIMEOUT).headers["Content-Type"]
+    assert content_type.lower().count("charset") == 1
+
+
+def test_ping_and_version_answer_like_mlflow_scoring_server(api_server: Server) -> None:
+    assert requests.get(f"{api_server.base_url}/ping", timeout=TIMEOUT).status_code == 200
+    answer = requests.get(f"{api_server.base_url}/version", timeout=TIMEOUT)
+    assert answer.status_code == 200
+    assert answer.text == version("mlops-platform")
 
 
 def test_unknown_route_is_404_json(api_server: Server) -> None:

@@ -135,3 +135,66 @@ def test_invocations_rejections(payload: object, reason: str) -> None:
 def test_unknown_reason_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown rejection reason"):
         InvalidRequest(422, "made_up", "x")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 100_000, b'{"features": ' + b"[" * 5000 + b"]" * 5000 + b"}", b"[" * 1100 + b"]" * 1100],
+    ids=["unterminated", "in features", "deeper than the parser's limit"],
+)
+def test_deep_nesting_is_invalid_json(raw: bytes) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_json_body(raw, "application/json")
+    assert (caught.value.status, caught.value.reason) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize("digits", [310, 5000])
+def test_integer_beyond_float_range_is_non_finite(digits: int) -> None:
+    payload = parse_json_body(b'{"features": [1' + b"0" * digits + b", 2, 3, 4]}", "application/json")
+    with pytest.raises(InvalidRequest) as caught:
+        parse_predict(payload, 4, 10)
+    assert (caught.value.status, caught.value.reason) == (422, "non_finite")
+
+
+def test_unknown_keys_are_echoed_escaped_and_bounded() -> None:
+    payload = parse_json_body(
+        b'{"features": [1, 2, 3, 4], "\\ud800": 0, "' + b"x" * 5000 + b'": 1}', "application/json"
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        parse_predict(payload, 4, 10)
+    assert caught.value.reason == "unexpected_field"
+    assert "\\ud800" in caught.value.message
+    caught.value.message.encode("utf-8")  # encodable: no lone surrogate left
+    assert len(caught.value.message) < 200
+
+
+def test_a_deeply_nested_value_is_described_not_dumped() -> None:
+    payload = parse_json_body(
+        b'{"features": [1, 2, 3, ' + b"[" * 1000 + b"]" * 1000 + b"]}", "application/json"
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        parse_predict(payload, 4, 10)
+    assert caught.value.reason == "not_a_number"
+    assert "got a list" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"inputs": [ROW], "params": "x"},
+        {"inputs": [ROW], "params": None},
+        {"dataframe_split": {"data": [ROW], "index": 5}},
+        {"dataframe_split": {"data": [ROW], "index": [True]}},
+        {"dataframe_split": {"data": [ROW], "columns": None}},
+        {"dataframe_split": {"data": [{"sepal_length": 1}], "columns": list(FEATURE_NAMES)}},
+    ],
+)
+def test_invocations_fields_have_the_documented_types(payload: object) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_invocations(payload, FEATURE_NAMES, 10)
+    assert (caught.value.status, caught.value.reason) == (422, "wrong_type")
+
+
+def test_index_labels_are_accepted_and_ignored() -> None:
+    payload = {"dataframe_split": {"data": [ROW], "index": [7], "columns": list(FEATURE_NAMES)}, "params": {}}
+    assert parse_invocations(payload, FEATURE_NAMES, 10).tolist() == [pytest.approx(ROW)]
