@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.serving import graceful_drain, model_handoff
+from app.serving import graceful_drain, metric_files, model_handoff
 from config.app_settings import ApiSettings, describe_validation_error
 
 try:
@@ -33,12 +33,12 @@ except ValidationError as _error:
 
 def _fresh_metrics_dir(configured: Path | None) -> str:
     """prometheus-client's multiprocess files must start empty, or old counts come back."""
-    if configured is None:
-        return tempfile.mkdtemp(prefix="mlops-metrics-")
-    configured.mkdir(parents=True, exist_ok=True)
-    for stale in configured.glob("*.db"):
-        stale.unlink()
-    return str(configured)
+    directory = configured or Path(tempfile.mkdtemp(prefix="mlops-metrics-"))
+    try:
+        metric_files.fresh_directory(directory)
+    except OSError as error:  # metrics degrade (each worker says so); serving goes on
+        print(f"metrics directory {directory} is unusable: {error}", file=sys.stderr)
+    return str(directory)
 
 
 # Must be set before any worker imports prometheus_client (workers are forked after this).
@@ -74,9 +74,21 @@ def on_reload(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
+    """Drop the dead worker's live gauges and fold its counts into the archives (metric_files.py).
+
+    Runs in the master's main loop: an error here must not stop the master, only leave files.
+    """
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    try:
+        multiprocess.mark_process_dead(worker.pid, str(directory))  # type: ignore[no-untyped-call]
+    except OSError as error:
+        server.log.warning("live gauges of worker %s stay: %s", worker.pid, error)
+    try:
+        metric_files.fold_dead_worker(directory, worker.pid)
+    except OSError as error:
+        server.log.warning("metrics of worker %s stay in their own files: %s", worker.pid, error)
 
 
 def on_exit(server: Any) -> None:

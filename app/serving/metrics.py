@@ -3,14 +3,20 @@
 Names follow Prometheus conventions (unit suffixes, `_total` for counters) and every label
 has a bounded set of values: endpoints are route templates, reasons a fixed vocabulary,
 classes and features come from the model. Under gunicorn the registry is collected in
-prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR is set by app/serving/gunicorn_conf.py).
+prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR is set by app/serving/gunicorn_conf.py),
+with values that survive a full or read-only directory (app/serving/metric_values.py) and a
+`mlserve_metrics_degraded` gauge computed at each scrape (app/serving/metrics_exposition.py).
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.serving import metric_values
+
 NAMESPACE = "mlserve"
+
+metric_values.install()  # before the first metric below is made
 
 # Fast model: most requests finish in well under 10 ms, so the low buckets are dense.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

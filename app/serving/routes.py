@@ -6,7 +6,6 @@ once, and then the current model once: a model swapped mid-request is not seen h
 
 from __future__ import annotations
 
-import os
 import secrets
 from importlib.metadata import version
 from typing import Any
@@ -14,12 +13,12 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, Response, current_app, render_template, request
 from numpy.typing import NDArray
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.model.iris import CLASS_NAMES, FEATURE_NAMES
 from app.serving.csv_payloads import CSV_MEDIA_TYPE, parse_csv_body
 from app.serving.errors import NotReady
+from app.serving.metrics_exposition import exposition
 from app.serving.model_holder import ModelHolder, ServedModel
 from app.serving.openapi import build_spec
 from app.serving.page_policy import page_headers
@@ -166,12 +165,8 @@ def ready() -> Response:
 
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
-    registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     # content_type, not mimetype: the constant already names its charset, which Flask would add again.
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/version")
