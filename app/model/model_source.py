@@ -140,34 +140,44 @@ def load_version(
     """models:/name/version from the cache, its files checked against the registry's sha256s.
 
     `known_digests` (what the gunicorn master read from the registry) stand in for the registry
-    when it cannot be reached, so a worker restarted during an outage still serves.
+    when it cannot be reached, so a worker restarted during an outage still serves its cached
+    copy if that copy matches them (there is nothing to download it again from).
     """
-    try:
-        if known_digests is None:
-            digests = registry_digests(settings, name, version)
-        else:
+    download = _downloader(settings, name, version)
+    if known_digests is None:
+        digests = registry_digests(settings, name, version)
+    else:
+        try:
             with _quick_registry_calls():
                 digests = registry_digests(settings, name, version)
-    except ModelUnavailable as error:
-        if known_digests is None:
-            raise
-        log.warning("%s; checking the cached copy against the sha256s the master verified", error)
-        digests = dict(known_digests)
-    check: model_cache.Check
-    if digests:
-        check = partial(_digest_problems, expected=digests)
-    else:
-        log.warning(
-            "%s version %s was registered without sha256 tags: its cached copy is checked only "
-            "against its own metadata.json; train again to record them",
-            name,
-            version,
-        )
-        check = _bundle_problems
+        except ModelUnavailable as error:
+            log.warning("%s; checking the cached copy against the sha256s the master verified", error)
+            digests, download = dict(known_digests), _no_download(error)
     directory = model_cache.cached_version(
-        settings.model_cache_dir, name, version, check, _downloader(settings, name, version)
+        settings.model_cache_dir, name, version, _check_for(name, version, digests), download
     )
     return LoadedModel(ModelRef(name, version, "registry", directory), load_bundle(directory), digests)
+
+
+def _no_download(error: ModelUnavailable) -> Callable[[Path], None]:
+    def download(destination: Path) -> None:
+        raise error
+
+    return download
+
+
+def _check_for(name: str, version: str, digests: Mapping[str, str]) -> model_cache.Check:
+    """Compare with the registry's sha256s; a version registered before they were recorded has
+    only its own metadata.json to vouch for it (served, with a warning)."""
+    if digests:
+        return partial(_digest_problems, expected=digests)
+    log.warning(
+        "%s version %s was registered without sha256 tags: its cached copy is checked only "
+        "against its own metadata.json; train again to record them",
+        name,
+        version,
+    )
+    return _bundle_problems
 
 
 def _digest_problems(directory: Path, expected: Mapping[str, str]) -> list[str]:
