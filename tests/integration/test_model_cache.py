@@ -115,65 +115,66 @@ def test_the_class_name_swap_in_metadata_json_is_caught_at_start(
     assert matches_registry(cached, trained_store)
 
 
-def test_a_changed_graph_is_downloaded_again_on_sighup_without_a_wrong_answer(
-    trained_store: TrainedStore, tmp_path: Path
+def truncate_graph(cached: Path) -> None:
+    graph = cached / BUNDLE_DIR / GRAPH_FILE
+    graph.write_bytes(graph.read_bytes()[:-64])
+
+
+def swap_setosa_and_virginica(cached: Path) -> None:
+    swap_classes(cached / BUNDLE_DIR / METADATA_FILE, "setosa", "virginica")
+
+
+@pytest.mark.parametrize(
+    ("damage", "signum", "workers_booted", "logged"),
+    [
+        # SIGHUP: the master checks (and downloads) before it forks two new workers.
+        pytest.param(
+            truncate_graph,
+            signal.SIGHUP,
+            4,
+            "(model.onnx differs from the registry (sha256)); downloading it again",
+            id="changed-graph-on-sighup",
+        ),
+        pytest.param(shutil.rmtree, signal.SIGHUP, 4, "", id="deleted-on-sighup"),
+        # SIGTTIN: one more worker, forked with the master's pin: it checks the cache itself.
+        pytest.param(
+            swap_setosa_and_virginica,
+            signal.SIGTTIN,
+            3,
+            "(metadata.json differs from the registry (sha256)); downloading it again",
+            id="edited-metadata-in-a-new-worker",
+        ),
+    ],
+)
+def test_a_damaged_cache_is_downloaded_again_without_a_wrong_answer(
+    trained_store: TrainedStore,
+    tmp_path: Path,
+    damage: Callable[[Path], None],
+    signum: int,
+    workers_booted: int,
+    logged: str,
 ) -> None:
     cache = tmp_path / "cache"
     api = start(trained_store, cache, tmp_path / "api.log")
     try:
         cached = cache / "iris-classifier" / champion_version(trained_store.tracking_uri)
-        graph = cached / BUNDLE_DIR / GRAPH_FILE
-        graph.write_bytes(graph.read_bytes()[:-64])
+        damage(cached)
         with answers_meanwhile(api) as answers:
-            api.signal(signal.SIGHUP)
-            # The master checks (and downloads) before it forks the two new workers.
-            wait_until(lambda: booted_workers(api) >= 4 and ready(api), api, "reloaded")
+            api.signal(signum)
+            wait_until(
+                lambda: (
+                    booted_workers(api) >= workers_booted
+                    and matches_registry(cached, trained_store)
+                    and ready(api)
+                ),
+                api,
+                "downloaded again and ready",
+            )
         assert answers
         assert set(answers) == {"setosa"}
         assert {answer(api) for _ in range(20)} == {"setosa"}  # the new workers answer right too
-        assert "model.onnx differs from the registry (sha256)); downloading it again" in api.log()
-        assert "refused" not in api.log()
-        assert matches_registry(cached, trained_store)
-    finally:
-        api.stop()
-
-
-def test_a_worker_restarted_later_checks_the_cache_itself(
-    trained_store: TrainedStore, tmp_path: Path
-) -> None:
-    """Changed after the master's check: the next worker to start finds it and downloads again."""
-    cache = tmp_path / "cache"
-    api = start(trained_store, cache, tmp_path / "api.log")
-    try:
-        cached = cache / "iris-classifier" / champion_version(trained_store.tracking_uri)
-        swap_classes(cached / BUNDLE_DIR / METADATA_FILE, "setosa", "virginica")
-        with answers_meanwhile(api) as answers:
-            api.signal(signal.SIGTTIN)  # one more worker, forked with the master's pin
-            wait_until(lambda: matches_registry(cached, trained_store) and ready(api), api, "downloaded")
-        assert answers
-        assert set(answers) == {"setosa"}
-        assert {answer(api) for _ in range(20)} == {"setosa"}
-        assert "metadata.json differs from the registry (sha256)); downloading it again" in api.log()
-        assert matches_registry(cached, trained_store)
-    finally:
-        api.stop()
-
-
-def test_a_deleted_cache_entry_is_downloaded_on_the_next_load(
-    trained_store: TrainedStore, tmp_path: Path
-) -> None:
-    cache = tmp_path / "cache"
-    api = start(trained_store, cache, tmp_path / "api.log")
-    try:
-        cached = cache / "iris-classifier" / champion_version(trained_store.tracking_uri)
-        shutil.rmtree(cached)
-        with answers_meanwhile(api) as answers:
-            api.signal(signal.SIGHUP)
-            wait_until(lambda: booted_workers(api) >= 4 and ready(api), api, "reloaded")
-        assert answers
-        assert set(answers) == {"setosa"}
-        assert {answer(api) for _ in range(20)} == {"setosa"}
-        assert matches_registry(cached, trained_store)
+        assert logged in api.log()
+        assert "refus" not in api.log()
     finally:
         api.stop()
 
