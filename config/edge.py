@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from config.app_settings import ApiSettings
 
+# The compose service name of the edge.
+SERVICE_NAME = "edge"
+# The stack's network, with a fixed address for the edge: gunicorn trusts X-Forwarded-* headers
+# from that address only. Outside Docker's default address pools (172.17-31.x, 192.168.x) and the
+# VPC's subnet, so it collides with neither.
+STACK_SUBNET = "10.213.0.0/24"
+EDGE_ADDRESS = "10.213.0.10"
+
 # Ports inside the edge container: unprivileged, so nginx runs as a non-root user without
 # CAP_NET_BIND_SERVICE. The compose file publishes them as the public 80 and 443.
 HTTP_PORT = 8080
@@ -35,10 +43,18 @@ RESOLVER_VALID_SECONDS = 5
 # Docker's embedded DNS server on user-defined networks.
 DOCKER_DNS = "127.0.0.11"
 
+# Answered by the edge itself on its HTTP port, from its own container only (the healthcheck).
+HEALTH_PATH = "/.edge/health"
+# Where Grafana is served when the stack makes it public.
+GRAFANA_PATH = "/grafana/"
+
 # Paths inside the edge container.
 CERT_DIR = "/etc/edge/certs"
 ACME_WEBROOT = "/var/lib/edge/acme"
 RUNTIME_DIR = "/run/edge"
+CONFIG_FILE = "/etc/edge/nginx.conf"
+# Optional locations (Grafana) the entrypoint writes at start, from the environment.
+OPTIONAL_LOCATIONS_DIR = f"{RUNTIME_DIR}/locations"
 
 # Errors nginx answers itself, in the API's error shape: status -> (reason, message).
 EDGE_ERRORS: dict[int, tuple[str, str]] = {

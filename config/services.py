@@ -14,13 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Exposure(StrEnum):
-    """Who may reach a service's port from outside the VM."""
+    """Who may reach a service from outside the VM. No service's own port is ever opened: the public
+    reach a service only through the edge proxy (TLS on 443, config/edge.py)."""
 
-    # Reachable from the configured public source ranges (firewall rule + 0.0.0.0 bind).
+    # Served through the edge to the configured public source ranges; its own port is not published.
     PUBLIC = "public"
-    # Public only when the stack config lists it in `public_services`.
+    # Through the edge only when the stack config lists it in `public_services`; bound to 127.0.0.1
+    # on the VM otherwise (reach it over an SSH tunnel).
     OPTIONAL_PUBLIC = "optional-public"
-    # Never opened in the firewall; bound to 127.0.0.1 on the VM; reach it over an SSH tunnel.
+    # Never through the edge; bound to 127.0.0.1 on the VM; reach it over an SSH tunnel.
     INTERNAL = "internal"
 
 
@@ -82,6 +84,9 @@ MLFLOW_IMAGE = f"{IMAGE_NAMESPACE}/mlflow:{MLFLOW_VERSION}"
 TRAINER_IMAGE = f"{IMAGE_NAMESPACE}/trainer:{PROJECT_VERSION}"
 # The user id the repo's own images create and run as (API, MLflow, trainer).
 APP_UID = 10001
+# The edge proxy (config/edge.py): an image of its own, and its own unprivileged user.
+EDGE_IMAGE = f"{IMAGE_NAMESPACE}/edge:{PROJECT_VERSION}"
+EDGE_UID = 10002
 
 SERVICES = ServiceCatalog(
     api=Service(
@@ -125,4 +130,4 @@ SERVICES = ServiceCatalog(
 )
 
 # Images this repo builds (the rest are pulled by their pinned names).
-OWN_IMAGE_NAMES = (API_IMAGE, MLFLOW_IMAGE, TRAINER_IMAGE)
+OWN_IMAGE_NAMES = (API_IMAGE, MLFLOW_IMAGE, TRAINER_IMAGE, EDGE_IMAGE)

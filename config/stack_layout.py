@@ -26,5 +26,9 @@ MLFLOW_ADMIN_USER = "admin"
 GRAFANA_PROFILE = "grafana"
 TRAINER_PROFILE = "train"
 TRAINER_SERVICE = "trainer"
-# Grafana's host address comes from `.env` (0.0.0.0 when the stack config makes it public).
-GRAFANA_BIND_VARIABLE = "GRAFANA_BIND_ADDRESS"
+# Variables of the stack's `.env` (written by the stack role) that the compose file reads:
+# the name clients use for the edge (the VM's address, or `localhost` for `make stack`), whether
+# the edge serves Grafana, and on which host address the edge's ports are published.
+EDGE_SERVER_NAME_VARIABLE = "EDGE_SERVER_NAME"
+EDGE_GRAFANA_VARIABLE = "EDGE_GRAFANA"
+EDGE_BIND_VARIABLE = "EDGE_BIND_ADDRESS"

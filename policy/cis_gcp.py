@@ -2,7 +2,7 @@
 
 Each rule reads the resource's inputs as the engine sends them (camelCase property names) and
 reports one violation per problem. All are mandatory: a violation stops `pulumi preview/up`.
-Ports of internal services come from config/services.py, the same source the firewall uses.
+Service ports come from config/services.py, the same source the firewall uses.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from config.services import SERVICES
+from config.services import SERVICES, Exposure
 
 NETWORK = "gcp:compute/network:Network"
 FIREWALL = "gcp:compute/firewall:Firewall"
@@ -130,16 +130,20 @@ def no_rdp(args: ResourceValidationArgs, report_violation: ReportViolation) -> N
         report_violation("RDP (3389) is opened; these Linux VMs never need it (CIS GCP 3.7).", None)
 
 
-def no_internal_service_port(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+def no_service_port(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != FIREWALL:
         return
-    internal = SERVICES.internal()
-    opened = set(firewall_opened_ports(args.props, tuple(service.port for service in internal)))
-    for service in internal:
+    services = SERVICES.all()
+    opened = set(firewall_opened_ports(args.props, tuple(service.port for service in services)))
+    for service in services:
         if service.port in opened:
+            reach = (
+                "through the edge proxy (443)"
+                if service.exposure is not Exposure.INTERNAL
+                else "over an SSH tunnel"
+            )
             report_violation(
-                f"Port {service.port} of internal service {service.name!r} is opened; "
-                "internal services are reached over an SSH tunnel only.",
+                f"Port {service.port} of service {service.name!r} is opened; it is reached {reach} only.",
                 None,
             )
 
@@ -236,10 +240,11 @@ RULES: dict[str, Rule] = {
     "cis-4.8-shielded-vm": Rule(
         "4.8", "VMs are Shielded VMs (secure boot, vTPM, integrity monitoring).", shielded_vm
     ),
-    "no-internal-service-port": Rule(
+    "no-service-port": Rule(
         "-",
-        "No firewall rule opens the port of an internal service (config/services.py) to anyone.",
-        no_internal_service_port,
+        "No firewall rule opens a service's own port (config/services.py) to anyone: the public "
+        "reach services through the edge proxy, admins over SSH tunnels.",
+        no_service_port,
     ),
 }
 

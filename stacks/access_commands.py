@@ -18,4 +18,10 @@ def tunnel_command(stack: str, user: str, host: str, port: int) -> str:
 
 
 def http_url(host: str, port: int) -> str:
+    """A service on this machine's end of an SSH tunnel."""
     return f"http://{host}:{port}/"
+
+
+def edge_url(host: str, path: str = "/") -> str:
+    """A service the edge proxy serves, over HTTPS on the standard port."""
+    return f"https://{host}{path}"

@@ -13,21 +13,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from config import monitoring
+from config import edge, monitoring
 from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
-from config.services import SERVICES, TRAINER_IMAGE, Exposure, Service
+from config.services import EDGE_IMAGE, EDGE_UID, SERVICES, TRAINER_IMAGE, Exposure, Service
 
 MLFLOW_CLIENT_ENV_FILE = f"{layout.SECRETS_DIR}/{layout.MLFLOW_CLIENT_ENV_FILE}"
 # Writable scratch space on top of read-only root filesystems.
 TMPFS = ["/tmp"]  # noqa: S108
 
 
-def _publish(service: Service, bind: str | None = None) -> list[str]:
-    """Internal services bind to the host's loopback only; public ones to every interface."""
-    if bind is None:
-        bind = "0.0.0.0" if service.exposure is Exposure.PUBLIC else "127.0.0.1"  # noqa: S104
-    return [f"{bind}:{service.port}:{service.port}"]
+def _publish(service: Service) -> list[str]:
+    """Public services are not published: the edge serves them. The others bind to the host's
+    loopback only, where an SSH tunnel reaches them."""
+    if service.exposure is Exposure.PUBLIC:
+        return []
+    return [f"127.0.0.1:{service.port}:{service.port}"]
+
+
+def _variable(name: str, default: str = "") -> str:
+    """A value compose reads from the stack's `.env`."""
+    return f"${{{name}:-{default}}}"
 
 
 def _hardening(memory: str, cpus: float, pids: int) -> dict[str, Any]:
@@ -137,12 +143,13 @@ def _api() -> dict[str, Any]:
             "MLOPS_HOST": "0.0.0.0",  # noqa: S104 - inside the container; the port mapping decides exposure
             "MLOPS_PORT": str(api.port),
             "MLOPS_WORKERS": "2",
+            # gunicorn trusts X-Forwarded-* headers from the edge's fixed address only.
+            "FORWARDED_ALLOW_IPS": edge.EDGE_ADDRESS,
         },
         "env_file": [MLFLOW_CLIENT_ENV_FILE],
         "depends_on": _depends_on_mlflow(),
         "read_only": True,
         "tmpfs": TMPFS,
-        "ports": _publish(api),
         # The image's HEALTHCHECK probes /ready (200 only once a model is loaded).
         **_hardening("768m", 1.0, 256),
     }
@@ -184,7 +191,12 @@ def _grafana() -> dict[str, Any]:
         "tmpfs": TMPFS,
         # Server settings (anonymous access and sign-up off, admin user) live in grafana.ini; the
         # environment only points Grafana at its files and at the admin password secret.
-        "environment": dict(monitoring.GRAFANA_ENVIRONMENT),
+        "environment": {
+            **monitoring.GRAFANA_ENVIRONMENT,
+            # Served by the edge under its sub-path when public (an SSH tunnel reaches it too).
+            "GF_SERVER_ROOT_URL": f"https://{_server_name()}{edge.GRAFANA_PATH}",
+            "GF_SERVER_SERVE_FROM_SUB_PATH": "true",
+        },
         "secrets": [layout.GRAFANA_ADMIN_SECRET],
         "volumes": [
             "grafana-data:/var/lib/grafana",
@@ -193,7 +205,7 @@ def _grafana() -> dict[str, Any]:
             # The dashboard provider (config/grafana/provisioning/dashboards) reads this folder.
             f"./dashboards:{monitoring.GRAFANA_CONTAINER_DASHBOARDS_DIR}:ro",
         ],
-        "ports": _publish(grafana, f"${{{layout.GRAFANA_BIND_VARIABLE}:-127.0.0.1}}"),
+        "ports": _publish(grafana),
         "depends_on": {SERVICES.prometheus.name: {"condition": "service_healthy"}},
         "healthcheck": _healthcheck(
             _http_check(f"http://127.0.0.1:{grafana.port}{grafana.health_path}", python=False), "60s"
@@ -206,6 +218,37 @@ def _user(service: Service, group: int | None = None) -> str:
     return f"{service.uid}:{service.uid if group is None else group}"
 
 
+def _server_name() -> str:
+    return _variable(layout.EDGE_SERVER_NAME_VARIABLE, "localhost")
+
+
+def _edge() -> dict[str, Any]:
+    bind = _variable(layout.EDGE_BIND_VARIABLE, "0.0.0.0")  # noqa: S104 - the public entry point
+    health = f"http://127.0.0.1:{edge.HTTP_PORT}{edge.HEALTH_PATH}"
+    return {
+        "image": EDGE_IMAGE,
+        "environment": {
+            "EDGE_SERVER_NAME": _server_name(),
+            "EDGE_GRAFANA": _variable(layout.EDGE_GRAFANA_VARIABLE, "0"),
+        },
+        "user": f"{EDGE_UID}:{EDGE_UID}",
+        "read_only": True,
+        # nginx's pid file and request buffers; sized for many concurrent buffered bodies.
+        "tmpfs": [f"{edge.RUNTIME_DIR}:uid={EDGE_UID},gid={EDGE_UID},mode=0700,size=256m", *TMPFS],
+        "volumes": ["edge-certs:" + edge.CERT_DIR, "edge-acme:" + edge.ACME_WEBROOT],
+        "ports": [
+            f"{bind}:{edge.PUBLIC_HTTP_PORT}:{edge.HTTP_PORT}",
+            f"{bind}:{edge.PUBLIC_HTTPS_PORT}:{edge.HTTPS_PORT}",
+        ],
+        "networks": {"default": {"ipv4_address": edge.EDGE_ADDRESS}},
+        "depends_on": {SERVICES.api.name: {"condition": "service_started"}},
+        "healthcheck": _healthcheck(_http_check(health, python=True), "10s"),
+        # Graceful: finish the requests in flight.
+        "stop_signal": "SIGQUIT",
+        **_hardening("256m", 1.0, 256),
+    }
+
+
 def compose_document() -> dict[str, Any]:
     """The compose file as a dict (compose spec; Docker Compose v2)."""
     services = {
@@ -214,13 +257,24 @@ def compose_document() -> dict[str, Any]:
         SERVICES.api.name: _api(),
         SERVICES.prometheus.name: _prometheus(),
         SERVICES.grafana.name: _grafana(),
+        edge.SERVICE_NAME: _edge(),
     }
     return {
         "name": layout.COMPOSE_PROJECT,
         "services": services,
         "volumes": {
-            name: {} for name in ("mlflow-db", "mlflow-artifacts", "prometheus-data", "grafana-data")
+            name: {}
+            for name in (
+                "mlflow-db",
+                "mlflow-artifacts",
+                "prometheus-data",
+                "grafana-data",
+                "edge-certs",
+                "edge-acme",
+            )
         },
+        # A fixed subnet, so the edge has a fixed address that gunicorn can trust.
+        "networks": {"default": {"ipam": {"config": [{"subnet": edge.STACK_SUBNET}]}}},
         "secrets": {
             name: {"file": f"./{layout.SECRETS_DIR}/{name}"}
             for name in (layout.MLFLOW_ADMIN_SECRET, layout.GRAFANA_ADMIN_SECRET)

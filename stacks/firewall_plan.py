@@ -1,14 +1,16 @@
-"""Which ingress rules the VM gets, derived from the service catalog and the stack settings.
+"""Which ingress rules the VM gets, derived from config/ and the stack settings.
 
 Pure data, so tests and the policy pack reason about the same ports the container stack uses.
-Internal services (MLflow, Prometheus) get no rule at all: they are reached over SSH tunnels.
+Two rules: SSH from the admin ranges, and the edge proxy's HTTP and HTTPS ports from the public
+ranges. No service's own port is ever opened: the public services are served through the edge,
+the internal ones (MLflow, Prometheus) are reached over SSH tunnels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.services import SERVICES, Exposure
+from config import edge
 from config.stack_settings import StackSettings
 
 SSH_PORT = 22
@@ -33,15 +35,12 @@ def planned_firewall_rules(settings: StackSettings) -> tuple[FirewallRuleSpec, .
             description="SSH for admins and provisioning, only from the configured admin ranges.",
         )
     ]
-    for service in SERVICES.all():
-        if service.exposure is Exposure.INTERNAL or not settings.service_is_public(service.name):
-            continue
-        rules.append(
-            FirewallRuleSpec(
-                name=f"allow-{service.name}",
-                ports=(service.port,),
-                source_ranges=tuple(settings.public_source_ranges),
-                description=f"{service.description}: public from the configured source ranges.",
-            )
+    rules.append(
+        FirewallRuleSpec(
+            name="allow-edge",
+            ports=(edge.PUBLIC_HTTP_PORT, edge.PUBLIC_HTTPS_PORT),
+            source_ranges=tuple(settings.public_source_ranges),
+            description="The edge proxy (HTTPS, and HTTP for redirects and ACME) from the public ranges.",
         )
+    )
     return tuple(rules)

@@ -20,7 +20,7 @@ import yaml
 from config import monitoring
 from dashboards.build import rendered_dashboards
 from stacks.compose import compose_document
-from stacks.edge_config import EdgeLayout, render
+from stacks.edge_config import EdgeLayout, grafana_location, render
 from stacks.project_file import pulumi_project
 from stacks.role_vars import stack_role_facts
 
@@ -73,6 +73,9 @@ def generated_files() -> list[GeneratedFile]:
         GeneratedFile(REPO_ROOT / "Pulumi.yaml", yaml_file(pulumi_project)),
         GeneratedFile(REPO_ROOT / "deploy" / "compose.yml", yaml_file(compose_document)),
         GeneratedFile(REPO_ROOT / "deploy" / "edge" / "nginx.conf", lambda: render(EdgeLayout.stack())),
+        GeneratedFile(
+            REPO_ROOT / "deploy" / "edge" / "grafana.location", lambda: grafana_location(EdgeLayout.stack())
+        ),
         GeneratedFile(monitoring.PROMETHEUS_CONFIG_FILE, yaml_file(monitoring.prometheus_config)),
         GeneratedFile(monitoring.GRAFANA_DATASOURCE_FILE, yaml_file(monitoring.grafana_datasources)),
         GeneratedFile(

@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.services import SERVICES, TRAINER_IMAGE
+from config import edge
+from config.services import EDGE_IMAGE, EDGE_UID, SERVICES, TRAINER_IMAGE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "image-archives"
@@ -54,6 +55,19 @@ OWN_IMAGES = (
         {"MLFLOW_IMAGE": _MLFLOW.image, "MLFLOW_UID": str(_MLFLOW.uid)},
     ),
     ImageBuild(_API.image, "app/Dockerfile", {"API_UID": str(_API.uid), "API_PORT": str(_API.port)}),
+    ImageBuild(
+        EDGE_IMAGE,
+        "deploy/edge/Dockerfile",
+        {
+            "EDGE_UID": str(EDGE_UID),
+            "EDGE_HTTP_PORT": str(edge.HTTP_PORT),
+            "EDGE_HTTPS_PORT": str(edge.HTTPS_PORT),
+            "EDGE_CERT_DIR": edge.CERT_DIR,
+            "EDGE_ACME_WEBROOT": edge.ACME_WEBROOT,
+            "EDGE_RUNTIME_DIR": edge.RUNTIME_DIR,
+            "EDGE_CONFIG_FILE": edge.CONFIG_FILE,
+        },
+    ),
 )
 # Pulled by the host unless this machine has them, in which case they travel in the archive too.
 THIRD_PARTY_IMAGES = (SERVICES.prometheus.image, SERVICES.grafana.image)

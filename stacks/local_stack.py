@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from config import stack_layout as layout
-from config.services import SERVICES
+from config.services import SERVICES, Exposure
 from stacks import images
+from stacks.access_commands import edge_url
 from stacks.playbook_run import (
     EXIT_FAILED,
     PlaybookRun,
@@ -82,6 +83,9 @@ def local_run(args: argparse.Namespace, environ: Mapping[str, str], compose: lis
         "stack_prune_images": False,
         # Root lays files out as on a VM; anyone else keeps them as their own (see the role).
         "stack_privileged": os.geteuid() == 0,
+        # The edge answers on this machine's loopback only, under the name `localhost`.
+        "stack_edge_bind_address": "127.0.0.1",
+        "stack_edge_server_name": "localhost",
     }
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     return PlaybookRun(
@@ -108,11 +112,20 @@ def up(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
 
 def where_to_find_it(args: argparse.Namespace) -> str:
     secrets_dir = STACK_ROOT / layout.SECRETS_DIR
-    lines = ["", "The stack runs:"]
+    lines = [
+        "",
+        "The stack runs:",
+        f"  {'edge':<11} {edge_url('localhost'):<24} TLS (self-signed) in front of the API",
+    ]
     for service in SERVICES.all():
         if service.name in args.without:
             continue
-        lines.append(f"  {service.name:<11} http://127.0.0.1:{service.port:<6} {service.description}")
+        url = (
+            edge_url("localhost")
+            if service.exposure is Exposure.PUBLIC
+            else f"http://127.0.0.1:{service.port}"
+        )
+        lines.append(f"  {service.name:<11} {url:<24} {service.description}")
     lines.append(f"MLflow's user is {layout.MLFLOW_ADMIN_USER}; passwords are in {secrets_dir}/")
     lines.append("Stop it with `make stack-down` (data volumes are kept).")
     return "\n".join(lines)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pulumi
 
+from config import edge
 from config.services import SERVICES, Exposure
 from config.stack_settings import StackSettings
-from stacks.access_commands import http_url, ssh_command, tunnel_command
+from stacks.access_commands import edge_url, http_url, ssh_command, tunnel_command
 from stacks.compute import Compute, ComputeArgs
 from stacks.content_hash import content_hash
 from stacks.deploy_key import DeployKey, DeployKeyArgs
@@ -104,19 +105,27 @@ def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> 
     )
 
 
+SELF_SIGNED_NOTE = (
+    "The edge serves HTTPS with a self-signed certificate made on the VM: clients must trust it "
+    "explicitly (e.g. fetch it over SSH from the edge's certificate volume) or skip verification."
+)
+
+
 def _outputs(
     settings: StackSettings, stack: str, ip: pulumi.Output[str], key: DeployKey, provisioning: Provisioning
 ) -> dict[str, pulumi.Output[str]]:
     user = settings.deploy_user
     grafana = SERVICES.grafana
     if settings.service_is_public(grafana.name):
-        grafana_url = ip.apply(lambda host: http_url(host, grafana.port))
+        grafana_url = ip.apply(lambda host: edge_url(host, edge.GRAFANA_PATH))
     else:
         # Not opened in the firewall: reached through its tunnel like the internal services.
         grafana_url = pulumi.Output.from_input(http_url("localhost", grafana.port))
     outputs: dict[str, pulumi.Output[str]] = {
         "externalIp": ip,
-        "apiUrl": ip.apply(lambda host: http_url(host, SERVICES.api.port)),
+        "apiUrl": ip.apply(edge_url),
+        # Until the stack has a domain, the edge's certificate is self-signed (made on the VM).
+        "tlsNote": pulumi.Output.from_input(SELF_SIGNED_NOTE),
         "grafanaUrl": grafana_url,
         "sshCommand": ip.apply(lambda host: ssh_command(stack, user, host)),
         "sshKnownHostsLine": pulumi.Output.concat(ip, " ", provisioning.host_key),

@@ -27,9 +27,11 @@ import pytest
 import requests
 import yaml
 
+from config import edge
 from config.services import SERVICES
 from stacks.provision import known_hosts_lines, scan_host_keys
 from tests.support.provisioned import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
+from tests.support.testhost import TestHost
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -53,8 +55,19 @@ def summary(output: str) -> dict[str, int]:
     return dict(zip(("ok", "changed", "failed", "unreachable"), map(int, match.groups()), strict=True))
 
 
-def predict(port: int, features: list[float], timeout: float = 5) -> str:
-    response = requests.post(f"http://127.0.0.1:{port}/predict", json={"features": features}, timeout=timeout)
+@pytest.fixture(scope="module")
+def edge_ca(provisioned: ProvisionedHost, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return provisioned.host.edge_certificate(tmp_path_factory.mktemp("edge"))
+
+
+def predict(host: TestHost, ca: Path, features: list[float], timeout: float = 5) -> str:
+    """Through the edge, over HTTPS verified against the certificate the edge made on the host."""
+    response = requests.post(
+        f"https://127.0.0.1:{host.https_port}/predict",
+        json={"features": features},
+        verify=str(ca),
+        timeout=timeout,
+    )
     response.raise_for_status()
     return str(response.json()["prediction"])
 
@@ -119,13 +132,27 @@ def test_secrets_reach_the_host_only_as_0600_files(provisioned: ProvisionedHost)
     assert MLFLOW_PASSWORD not in provisioned.host.inner_docker("inspect", "mlops-mlflow-1")
 
 
-def test_predict_returns_the_right_classes_through_the_public_port(provisioned: ProvisionedHost) -> None:
+def test_predict_returns_the_right_classes_through_the_edge(
+    provisioned: ProvisionedHost, edge_ca: Path
+) -> None:
     for features, expected in KNOWN_ROWS:
-        assert predict(provisioned.host.api_port, features) == expected
+        assert predict(provisioned.host, edge_ca, features) == expected
+
+
+def test_http_redirects_to_https_and_metrics_stay_private(
+    provisioned: ProvisionedHost, edge_ca: Path
+) -> None:
+    host = provisioned.host
+    redirect = requests.get(f"http://127.0.0.1:{host.http_port}/predict", allow_redirects=False, timeout=10)
+    assert redirect.status_code == 308
+    assert redirect.headers["Location"].startswith("https://")
+    metrics = requests.get(f"https://127.0.0.1:{host.https_port}/metrics", verify=str(edge_ca), timeout=10)
+    assert metrics.status_code == 404
+    assert metrics.json()["error"]["reason"] == "not_found"
 
 
 def test_every_service_is_healthy_and_hardened(provisioned: ProvisionedHost) -> None:
-    for service in ("api", "mlflow", "prometheus"):
+    for service in ("api", "mlflow", "prometheus", edge.SERVICE_NAME):
         assert container_health(provisioned, service) == "healthy"
         inspect = json.loads(provisioned.host.inner_docker("inspect", f"mlops-{service}-1"))[0]
         host_config = inspect["HostConfig"]
@@ -137,9 +164,17 @@ def test_every_service_is_healthy_and_hardened(provisioned: ProvisionedHost) -> 
         assert host_config["RestartPolicy"]["Name"] == "unless-stopped"
         assert inspect["Config"]["User"] not in ("", "0", "root")
         assert not any("docker.sock" in mount["Source"] for mount in inspect["Mounts"])
-        bindings = host_config["PortBindings"][f"{SERVICES.by_name(service).port}/tcp"]
-        expected = "0.0.0.0" if service == "api" else "127.0.0.1"
-        assert [b["HostIp"] for b in bindings] == [expected], (service, bindings)
+        assert host_config["CapDrop"] == ["ALL"], service
+        assert not host_config.get("CapAdd"), service
+        published = {
+            port: [b["HostIp"] for b in bindings] for port, bindings in host_config["PortBindings"].items()
+        }
+        if service == edge.SERVICE_NAME:  # the only service on every interface, on its two ports
+            assert published == {f"{edge.HTTP_PORT}/tcp": ["0.0.0.0"], f"{edge.HTTPS_PORT}/tcp": ["0.0.0.0"]}
+        elif service == SERVICES.api.name:  # served through the edge only
+            assert published == {}
+        else:
+            assert published == {f"{SERVICES.by_name(service).port}/tcp": ["127.0.0.1"]}, service
 
 
 def test_prometheus_on_the_host_reports_the_api_target_up(provisioned: ProvisionedHost) -> None:
@@ -205,8 +240,9 @@ def test_grafana_is_provisioned_from_files(
 
 
 def test_second_run_changes_nothing_while_the_api_keeps_answering(
-    provisioned: ProvisionedHost, capsys: pytest.CaptureFixture[str]
+    provisioned: ProvisionedHost, edge_ca: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    ca = edge_ca
     errors: list[str] = []
     answered = 0
     stop = threading.Event()
@@ -215,7 +251,7 @@ def test_second_run_changes_nothing_while_the_api_keeps_answering(
         nonlocal answered
         while not stop.is_set():
             try:
-                assert predict(provisioned.host.api_port, KNOWN_ROWS[0][0]) == "setosa"
+                assert predict(provisioned.host, ca, KNOWN_ROWS[0][0]) == "setosa"
                 answered += 1
             except (requests.RequestException, AssertionError) as error:
                 errors.append(repr(error))
@@ -276,7 +312,9 @@ def test_the_timeout_stops_a_run_with_its_own_exit_code(provisioned: Provisioned
     assert "timed out after 3 s" in result.stdout
 
 
-def test_killed_api_container_comes_back_healthy_by_itself(provisioned: ProvisionedHost) -> None:
+def test_killed_api_container_comes_back_healthy_by_itself(
+    provisioned: ProvisionedHost, edge_ca: Path
+) -> None:
     host = provisioned.host
     before = int(host.inner_docker("inspect", "--format", "{{.RestartCount}}", "mlops-api-1"))
     pid = host.inner_docker("inspect", "--format", "{{.State.Pid}}", "mlops-api-1")
@@ -285,7 +323,8 @@ def test_killed_api_container_comes_back_healthy_by_itself(provisioned: Provisio
     wait_healthy(provisioned, "api")
     after = int(host.inner_docker("inspect", "--format", "{{.RestartCount}}", "mlops-api-1"))
     assert after == before + 1
-    assert predict(host.api_port, KNOWN_ROWS[1][0]) == KNOWN_ROWS[1][1]
+    # Through the edge again: it re-resolves the restarted container's address.
+    assert predict(host, edge_ca, KNOWN_ROWS[1][0]) == KNOWN_ROWS[1][1]
 
 
 def test_mlflow_data_survives_recreating_its_container(provisioned: ProvisionedHost) -> None:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from config import edge
 from config.services import SERVICES
 from tests.support.processes import free_port
 
@@ -91,19 +92,22 @@ class TestHost:
     name: str
     volume: str
     ssh_port: int
-    api_port: int
+    # The edge's HTTPS and HTTP ports on the host, published on this machine's loopback.
+    https_port: int
+    http_port: int
 
     @classmethod
     def start(cls, name: str, authorized_key: str) -> TestHost:
         volume = f"{name}-docker"
-        ssh_port, api_port = free_port(), free_port()
-        api = SERVICES.api.port
+        ssh_port, https_port, http_port = free_port(), free_port(), free_port()
         docker("run", "-d", "--name", name, "--hostname", name, *SYSTEMD_FLAGS,
                "-v", f"{volume}:/var/lib/docker",
-               # Only loopback of this machine: SSH and the public API port, as a firewall would.
-               "-p", f"127.0.0.1:{ssh_port}:22", "-p", f"127.0.0.1:{api_port}:{api}",
+               # Only loopback of this machine: SSH and the edge's ports, as the firewall opens them.
+               "-p", f"127.0.0.1:{ssh_port}:22",
+               "-p", f"127.0.0.1:{https_port}:{edge.PUBLIC_HTTPS_PORT}",
+               "-p", f"127.0.0.1:{http_port}:{edge.PUBLIC_HTTP_PORT}",
                TESTHOST_IMAGE)  # fmt: skip
-        host = cls(name, volume, ssh_port, api_port)
+        host = cls(name, volume, ssh_port, https_port, http_port)
         host.wait_for_systemd()
         host.exec(
             "install", "-m", "0600", "-o", DEPLOY_USER, "-g", DEPLOY_USER, "/dev/stdin",
@@ -147,6 +151,14 @@ class TestHost:
 
     def inner_docker(self, *args: str, check: bool = True) -> str:
         return self.exec("docker", *args, check=check)
+
+    def edge_certificate(self, directory: Path) -> Path:
+        """The certificate the edge made on the host, to verify its TLS against (it is self-signed)."""
+        path = directory / "edge.pem"
+        path.write_text(
+            self.inner_docker("exec", "mlops-edge-1", "cat", f"{edge.CERT_DIR}/fullchain.pem") + "\n"
+        )
+        return path
 
     def remove(self) -> None:
         docker("rm", "-f", "-v", self.name, check=False)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 
+from config import edge
 from config.services import SERVICES
 from policy.cis_gcp import RULES, policies
 from tests.support.policy_harness import violations
@@ -170,24 +171,27 @@ def test_policy_passes_good_and_reports_bad_resource(
 
 
 def test_every_policy_has_a_passing_and_a_failing_case() -> None:
-    assert {case[0] for case in CASES} | {"no-internal-service-port"} == set(RULES)
+    assert {case[0] for case in CASES} | {"no-service-port"} == set(RULES)
 
 
-@pytest.mark.parametrize("service", SERVICES.internal(), ids=lambda service: service.name)
-def test_no_firewall_rule_may_open_an_internal_service_port(service: Any) -> None:
-    public_api = changed(GOOD_SSH_RULE, allows=[{"protocol": "tcp", "ports": [str(SERVICES.api.port)]}])
-    assert violations("no-internal-service-port", FIREWALL, public_api) == []
-    # Even from an admin range: internal services are reached over an SSH tunnel only.
+@pytest.mark.parametrize("service", SERVICES.all(), ids=lambda service: service.name)
+def test_no_firewall_rule_may_open_a_service_port(service: Any) -> None:
+    through_edge = changed(
+        GOOD_SSH_RULE,
+        allows=[{"protocol": "tcp", "ports": [str(edge.PUBLIC_HTTP_PORT), str(edge.PUBLIC_HTTPS_PORT)]}],
+    )
+    assert violations("no-service-port", FIREWALL, through_edge) == []
+    # Even from an admin range: services are reached through the edge or an SSH tunnel only.
     opening = changed(GOOD_SSH_RULE, allows=[{"protocol": "tcp", "ports": [str(service.port)]}])
-    reported = violations("no-internal-service-port", FIREWALL, opening)
+    reported = violations("no-service-port", FIREWALL, opening)
     assert len(reported) == 1
     assert service.name in reported[0]
 
 
-def test_a_port_range_over_internal_services_names_each_of_them() -> None:
-    ports = sorted(service.port for service in SERVICES.internal())
+def test_a_port_range_over_services_names_each_of_them() -> None:
+    ports = sorted(service.port for service in SERVICES.all())
     opening = changed(GOOD_SSH_RULE, allows=[{"protocol": "tcp", "ports": [f"{ports[0]}-{ports[-1]}"]}])
-    assert len(violations("no-internal-service-port", FIREWALL, opening)) == len(ports)
+    assert len(violations("no-service-port", FIREWALL, opening)) == len(ports)
 
 
 def test_policies_ignore_resource_types_they_do_not_govern() -> None:

@@ -5,13 +5,14 @@ The firewall's side of the agreement is in test_stack_program.py (ports opened =
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from config import monitoring
+from config import edge, monitoring
 from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import OWN_IMAGE_NAMES, SERVICES, Exposure
@@ -62,16 +63,34 @@ def test_compose_services_agree_with_the_catalog() -> None:
         spec = services[service.name]
         assert spec["image"] == service.image
         assert ":latest" not in spec["image"]
-        host_ip, host_port, container_port = spec["ports"][0].rsplit(":", 2)
-        assert int(host_port) == int(container_port) == service.port
         if service.exposure is Exposure.PUBLIC:
-            assert host_ip == "0.0.0.0"
-        elif service.exposure is Exposure.INTERNAL:
-            assert host_ip == "127.0.0.1"
-        else:  # optional-public: loopback unless the stack role sets the bind address
-            assert host_ip == f"${{{layout.GRAFANA_BIND_VARIABLE}:-127.0.0.1}}"
+            assert "ports" not in spec or spec["ports"] == [], "public services are served by the edge"
+        else:  # reached over an SSH tunnel (or, for optional ones, through the edge as well)
+            assert spec["ports"] == [f"127.0.0.1:{service.port}:{service.port}"]
         if "user" in spec:
             assert spec["user"].split(":")[0] == str(service.uid)
+
+
+def test_only_the_edge_is_published_beyond_loopback_and_only_its_http_and_https_ports() -> None:
+    services = _load(COMPOSE_FILE)["services"]
+    beyond_loopback = {
+        name: spec["ports"]
+        for name, spec in services.items()
+        if any(not port.startswith("127.0.0.1:") for port in spec.get("ports", []))
+    }
+    bind = f"${{{layout.EDGE_BIND_VARIABLE}:-0.0.0.0}}"
+    assert beyond_loopback == {
+        edge.SERVICE_NAME: [
+            f"{bind}:{edge.PUBLIC_HTTP_PORT}:{edge.HTTP_PORT}",
+            f"{bind}:{edge.PUBLIC_HTTPS_PORT}:{edge.HTTPS_PORT}",
+        ]
+    }
+    edge_spec = services[edge.SERVICE_NAME]
+    assert edge_spec["networks"]["default"]["ipv4_address"] == edge.EDGE_ADDRESS
+    assert services[SERVICES.api.name]["environment"]["FORWARDED_ALLOW_IPS"] == edge.EDGE_ADDRESS
+    (subnet,) = _load(COMPOSE_FILE)["networks"]["default"]["ipam"]["config"]
+    assert subnet == {"subnet": edge.STACK_SUBNET}
+    assert ipaddress.ip_address(edge.EDGE_ADDRESS) in ipaddress.ip_network(edge.STACK_SUBNET)
 
 
 def test_prometheus_grafana_and_the_role_agree_with_compose() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
+from config import edge
 from config.services import SERVICES, Exposure
 from config.stack_settings import parse_stack_config
 from policy.cis_gcp import RULES
@@ -68,16 +69,16 @@ def test_network_is_a_custom_vpc_with_a_subnet(deployed: tuple[Deployment, dict[
         assert rule.inputs["network"].endswith(vpc.name)
 
 
-def test_firewall_ports_equal_the_ports_config_declares(deployed: tuple[Deployment, dict[str, str]]) -> None:
-    deployment, config = deployed
-    settings = parse_stack_config(config)
+def test_firewall_opens_ssh_and_the_edge_only(
+    deployed: tuple[Deployment, dict[str, str]],
+) -> None:
+    deployment, _ = deployed
     rules = deployment.of_type(FIREWALL)
     opened = {port for rule in rules for port in tcp_ports(rule.inputs)}
-    expected_public = {service.port for service in SERVICES.all() if service.name in settings.public_services}
-    assert opened == {22} | expected_public
-    assert opened.isdisjoint(service.port for service in SERVICES.internal())
+    assert opened == {22, edge.PUBLIC_HTTP_PORT, edge.PUBLIC_HTTPS_PORT}
+    # Every service, public ones included, is reached through the edge or an SSH tunnel.
+    assert opened.isdisjoint(service.port for service in SERVICES.all())
     assert 3389 not in opened
-    assert SERVICES.api.port in opened  # the API is always public
 
 
 def test_ssh_only_from_admin_ranges_and_services_only_from_their_ranges(
@@ -171,13 +172,14 @@ def test_outputs_tell_how_to_reach_everything(deployed: tuple[Deployment, dict[s
     outputs = deployment.outputs
     user = settings.deploy_user
     assert outputs["externalIp"] == FAKE_IP
-    assert outputs["apiUrl"] == f"http://{FAKE_IP}:{SERVICES.api.port}/"
+    assert outputs["apiUrl"] == f"https://{FAKE_IP}/"
+    assert "self-signed" in outputs["tlsNote"]
     assert outputs["sshCommand"].endswith(f" {user}@{FAKE_IP}")
     for service in SERVICES.internal():
         tunnel = outputs[f"{service.name}TunnelCommand"]
         assert f"-L {service.port}:127.0.0.1:{service.port} {user}@{FAKE_IP}" in tunnel
     if "grafana" in settings.public_services:
-        assert outputs["grafanaUrl"] == f"http://{FAKE_IP}:{SERVICES.grafana.port}/"
+        assert outputs["grafanaUrl"] == f"https://{FAKE_IP}{edge.GRAFANA_PATH}"
     else:
         assert outputs["grafanaUrl"] == f"http://localhost:{SERVICES.grafana.port}/"
         assert "grafanaTunnelCommand" in outputs
