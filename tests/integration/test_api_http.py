@@ -102,20 +102,6 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "kwargs", "status", "reason"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS]
-)
-def test_bad_input_gets_a_json_error_naming_the_problem(
-    api_server: Server, case: str, kwargs: dict[str, object], status: int, reason: str
-) -> None:
-    response = post(api_server, "/predict", **kwargs)
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["reason"] == reason
-    assert error["status"] == status
-    assert error["message"]
-
-
 def test_an_echoed_lone_surrogate_is_escaped(api_server: Server) -> None:
     response = post(api_server, "/predict", **raw_json(b'{"features": [1, 2, 3, 4], "\\ud800": 0}'))
     assert "\\ud800" in response.json()["error"]["message"]
@@ -157,15 +143,21 @@ BAD_INVOCATIONS = [
 ]
 
 
+BAD_BODIES = [("/predict", *c) for c in BAD_REQUESTS] + [("/invocations", *c) for c in BAD_INVOCATIONS]
+
+
 @pytest.mark.parametrize(
-    ("case", "kwargs", "status", "reason"), BAD_INVOCATIONS, ids=[c[0] for c in BAD_INVOCATIONS]
+    ("path", "case", "kwargs", "status", "reason"), BAD_BODIES, ids=[f"{c[0]} {c[1]}" for c in BAD_BODIES]
 )
-def test_bad_invocations_get_a_json_error(
-    api_server: Server, case: str, kwargs: dict[str, object], status: int, reason: str
+def test_bad_input_gets_a_json_error_naming_the_problem(
+    api_server: Server, path: str, case: str, kwargs: dict[str, object], status: int, reason: str
 ) -> None:
-    response = post(api_server, "/invocations", **kwargs)
+    response = post(api_server, path, **kwargs)
     assert response.status_code == status, response.text
-    assert response.json()["error"]["reason"] == reason
+    error = response.json()["error"]
+    assert error["reason"] == reason
+    assert error["status"] == status
+    assert error["message"]
 
 
 def test_csv_invocations_answer_like_mlflow_models_serve(api_server: Server) -> None:
