@@ -43,6 +43,10 @@ RESOLVER_VALID_SECONDS = 5
 # Docker's embedded DNS server on user-defined networks.
 DOCKER_DNS = "127.0.0.11"
 
+# Where certificates for a domain come from by default: Let's Encrypt's production directory.
+# Its staging directory (https://acme-staging-v02.api.letsencrypt.org/directory) suits trials.
+LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
+
 # Answered by the edge itself on its HTTP port, from its own container only (the healthcheck).
 HEALTH_PATH = "/.edge/health"
 # Where Grafana is served when the stack makes it public.
@@ -50,7 +54,10 @@ GRAFANA_PATH = "/grafana/"
 
 # Paths inside the edge container.
 CERT_DIR = "/etc/edge/certs"
-ACME_WEBROOT = "/var/lib/edge/acme"
+# One volume holds the ACME webroot and certbot's account and certificates.
+STATE_DIR = "/var/lib/edge"
+ACME_WEBROOT = f"{STATE_DIR}/acme"
+ACME_STATE = f"{STATE_DIR}/letsencrypt"
 RUNTIME_DIR = "/run/edge"
 CONFIG_FILE = "/etc/edge/nginx.conf"
 # Optional locations (Grafana) the entrypoint writes at start, from the environment.

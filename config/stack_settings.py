@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config import edge
 from config.services import SERVICES, Exposure
 
 # Pulumi namespaces the project's own config keys with it; Pulumi.yaml is generated from it.
@@ -31,6 +32,8 @@ _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _GCP_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _LINUX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SSH_PUBLIC_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
 # GCP allows 64 labels per resource; the program adds its own two (managed-by, stack).
 _MAX_USER_LABELS = 62
@@ -121,6 +124,46 @@ class StackSettings(BaseModel):
         alias="sshPublicKey",
         description="Extra admin public key for the deploy user, next to the generated ED25519 key.",
     )
+    domain: str | None = Field(
+        default=None,
+        description="A domain whose DNS A record points at the VM's address: the edge gets a "
+        "certificate for it over ACME HTTP-01 and renews it. Unset: a self-signed certificate.",
+    )
+    acme_email: str | None = Field(
+        default=None, alias="acmeEmail", description="E-mail for the ACME account (expiry notices)."
+    )
+    acme_server: str = Field(
+        default=edge.LETS_ENCRYPT_DIRECTORY,
+        alias="acmeServer",
+        description="ACME directory URL (Let's Encrypt's staging directory for trials).",
+    )
+
+    @field_validator("domain", "acme_email", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # Pulumi.yaml declares optional keys with default "" (a declared key without default is required).
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("domain")
+    @classmethod
+    def _check_domain(cls, value: str | None) -> str | None:
+        if value is not None and not _DOMAIN.match(value):
+            raise ValueError(f"{value!r} is not a lowercase DNS name such as api.example.com")
+        return value
+
+    @field_validator("acme_email")
+    @classmethod
+    def _check_email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return value
+
+    @field_validator("acme_server")
+    @classmethod
+    def _check_acme_server(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"{value!r} is not an https:// ACME directory URL")
+        return value
 
     @field_validator("ssh_source_ranges", "public_source_ranges", "public_services", "labels", mode="before")
     @classmethod

@@ -229,13 +229,17 @@ def _edge() -> dict[str, Any]:
         "image": EDGE_IMAGE,
         "environment": {
             "EDGE_SERVER_NAME": _server_name(),
+            "EDGE_DOMAIN": _variable(layout.EDGE_DOMAIN_VARIABLE),
+            "EDGE_ACME_SERVER": _variable(layout.EDGE_ACME_SERVER_VARIABLE),
+            "EDGE_ACME_EMAIL": _variable(layout.EDGE_ACME_EMAIL_VARIABLE),
             "EDGE_GRAFANA": _variable(layout.EDGE_GRAFANA_VARIABLE, "0"),
         },
         "user": f"{EDGE_UID}:{EDGE_UID}",
         "read_only": True,
         # nginx's pid file and request buffers; sized for many concurrent buffered bodies.
         "tmpfs": [f"{edge.RUNTIME_DIR}:uid={EDGE_UID},gid={EDGE_UID},mode=0700,size=256m", *TMPFS],
-        "volumes": ["edge-certs:" + edge.CERT_DIR, "edge-acme:" + edge.ACME_WEBROOT],
+        # Certificates, and the ACME account and webroot, survive a recreated container.
+        "volumes": [f"edge-certs:{edge.CERT_DIR}", f"edge-state:{edge.STATE_DIR}"],
         "ports": [
             f"{bind}:{edge.PUBLIC_HTTP_PORT}:{edge.HTTP_PORT}",
             f"{bind}:{edge.PUBLIC_HTTPS_PORT}:{edge.HTTPS_PORT}",
@@ -270,7 +274,7 @@ def compose_document() -> dict[str, Any]:
                 "prometheus-data",
                 "grafana-data",
                 "edge-certs",
-                "edge-acme",
+                "edge-state",
             )
         },
         # A fixed subnet, so the edge has a fixed address that gunicorn can trust.

@@ -64,6 +64,7 @@ OWN_IMAGES = (
             "EDGE_HTTPS_PORT": str(edge.HTTPS_PORT),
             "EDGE_CERT_DIR": edge.CERT_DIR,
             "EDGE_ACME_WEBROOT": edge.ACME_WEBROOT,
+            "EDGE_ACME_STATE": edge.ACME_STATE,
             "EDGE_RUNTIME_DIR": edge.RUNTIME_DIR,
             "EDGE_CONFIG_FILE": edge.CONFIG_FILE,
         },

@@ -89,11 +89,7 @@ def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> 
             files_hash=content_hash(repo_root),
             python=sys.executable,
             repo_root=str(repo_root),
-            public_optional=tuple(
-                name
-                for name in settings.public_services
-                if SERVICES.by_name(name).exposure is Exposure.OPTIONAL_PUBLIC
-            ),
+            options=provision_options(settings),
         ),
     )
     return StackOutputs(
@@ -105,9 +101,28 @@ def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> 
     )
 
 
+def provision_options(settings: StackSettings) -> tuple[str, ...]:
+    """What the entry point must know of the stack config: the optional services it makes public
+    (the edge serves them) and the domain the edge gets its certificate for."""
+    options: list[str] = []
+    for name in sorted(settings.public_services):
+        if SERVICES.by_name(name).exposure is Exposure.OPTIONAL_PUBLIC:
+            options += ["--public", name]
+    if settings.domain:
+        options += ["--domain", settings.domain, "--acme-server", settings.acme_server]
+        if settings.acme_email:
+            options += ["--acme-email", settings.acme_email]
+    return tuple(options)
+
+
 SELF_SIGNED_NOTE = (
-    "The edge serves HTTPS with a self-signed certificate made on the VM: clients must trust it "
-    "explicitly (e.g. fetch it over SSH from the edge's certificate volume) or skip verification."
+    "No domain set: the edge serves HTTPS with a self-signed certificate made on the VM; clients "
+    "must trust it explicitly (fetch it over SSH from the edge's certificate volume). Set "
+    "mlops-platform:domain for a certificate from Let's Encrypt."
+)
+ACME_NOTE = (
+    "The edge gets its certificate for the domain over ACME HTTP-01 once the domain's A record "
+    "points at externalIp, and renews it; until then it serves a self-signed one."
 )
 
 
@@ -116,16 +131,17 @@ def _outputs(
 ) -> dict[str, pulumi.Output[str]]:
     user = settings.deploy_user
     grafana = SERVICES.grafana
+    # With a domain, clients use it (its certificate names it); else the VM's address.
+    public_name = pulumi.Output.from_input(settings.domain) if settings.domain else ip
     if settings.service_is_public(grafana.name):
-        grafana_url = ip.apply(lambda host: edge_url(host, edge.GRAFANA_PATH))
+        grafana_url = public_name.apply(lambda host: edge_url(host, edge.GRAFANA_PATH))
     else:
         # Not opened in the firewall: reached through its tunnel like the internal services.
         grafana_url = pulumi.Output.from_input(http_url("localhost", grafana.port))
     outputs: dict[str, pulumi.Output[str]] = {
         "externalIp": ip,
-        "apiUrl": ip.apply(edge_url),
-        # Until the stack has a domain, the edge's certificate is self-signed (made on the VM).
-        "tlsNote": pulumi.Output.from_input(SELF_SIGNED_NOTE),
+        "apiUrl": public_name.apply(edge_url),
+        "tlsNote": pulumi.Output.from_input(ACME_NOTE if settings.domain else SELF_SIGNED_NOTE),
         "grafanaUrl": grafana_url,
         "sshCommand": ip.apply(lambda host: ssh_command(stack, user, host)),
         "sshKnownHostsLine": pulumi.Output.concat(ip, " ", provisioning.host_key),

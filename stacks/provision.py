@@ -122,7 +122,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="archive: build here, copy and `docker load` on the host (default); registry: the host pulls",
     )
     add_service_switches(parser)
+    parser.add_argument("--domain", default="", help="the edge's domain: its certificate comes from ACME")
+    parser.add_argument("--acme-server", default="", help="ACME directory URL (default: Let's Encrypt)")
+    parser.add_argument("--acme-email", default="", help="e-mail for the ACME account")
     return parser.parse_args(argv)
+
+
+def edge_vars(args: argparse.Namespace) -> dict[str, Any]:
+    """The edge's name and, with a domain, where its certificate comes from."""
+    extravars: dict[str, Any] = {"stack_edge_server_name": args.domain or args.host}
+    if args.domain:
+        extravars["stack_edge_domain"] = args.domain
+        extravars["stack_edge_acme_email"] = args.acme_email
+        if args.acme_server:
+            extravars["stack_edge_acme_server"] = args.acme_server
+    return extravars
 
 
 def add_service_switches(parser: argparse.ArgumentParser) -> None:
@@ -200,7 +214,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
         playbook = PlaybookRun(
             playbook="site.yml",
             inventory=ssh_inventory(args, known_hosts),
-            extravars={**service_vars(args), **delivery_vars(args, archive)},
+            extravars={**service_vars(args), **delivery_vars(args, archive), **edge_vars(args)},
             secret_env=secrets,
             timeout=args.timeout,
             ssh_key=private_key,

@@ -34,16 +34,10 @@ PASSWORD_LENGTH = 32
 
 
 def provision_command(
-    python: str, host: str, user: str, port: int = SSH_PORT, public_optional: Sequence[str] = ()
+    python: str, host: str, user: str, port: int = SSH_PORT, options: Sequence[str] = ()
 ) -> str:
-    """The entry point's command line: addresses and exposure only, no secret.
-
-    `public_optional` names the optional-public services (Grafana) the stack config opens: the
-    firewall admits them, so the host must bind them on every interface too.
-    """
-    args = [python, "-m", "stacks.provision", "--host", host, "--port", str(port), "--user", user]
-    for service in sorted(public_optional):
-        args += ["--public", service]
+    """The entry point's command line: addresses, exposure and TLS options only, never a secret."""
+    args = [python, "-m", "stacks.provision", "--host", host, "--port", str(port), "--user", user, *options]
     return shlex.join(args)
 
 
@@ -57,8 +51,8 @@ class ProvisioningArgs:
     # The virtualenv's interpreter that runs the program: the entry point needs the same packages.
     python: str
     repo_root: str
-    # Optional-public services (config/services.py) that the stack config makes public.
-    public_optional: tuple[str, ...] = ()
+    # Entry point options from the stack config: public optional services, the edge's domain.
+    options: tuple[str, ...] = ()
 
 
 class Provisioning(pulumi.ComponentResource):
@@ -108,7 +102,7 @@ class Provisioning(pulumi.ComponentResource):
     def _provision(self, name: str, args: ProvisioningArgs) -> local.Command:
         """Run the entry point on this machine against the VM; secrets only in its environment."""
         command = pulumi.Output.from_input(args.host).apply(
-            lambda host: provision_command(args.python, host, args.user, public_optional=args.public_optional)
+            lambda host: provision_command(args.python, host, args.user, options=args.options)
         )
         timeouts = pulumi.CustomTimeouts(create=PROVISION_TIMEOUT, update=PROVISION_TIMEOUT)
         return local.Command(

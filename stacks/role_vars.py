@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from config import edge
 from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import OWN_IMAGE_NAMES, SERVICES
@@ -30,6 +31,10 @@ def stack_role_facts() -> dict[str, Any]:
         "stack_edge_server_name_variable": layout.EDGE_SERVER_NAME_VARIABLE,
         "stack_edge_grafana_variable": layout.EDGE_GRAFANA_VARIABLE,
         "stack_edge_bind_variable": layout.EDGE_BIND_VARIABLE,
+        "stack_edge_domain_variable": layout.EDGE_DOMAIN_VARIABLE,
+        "stack_edge_acme_server_variable": layout.EDGE_ACME_SERVER_VARIABLE,
+        "stack_edge_acme_email_variable": layout.EDGE_ACME_EMAIL_VARIABLE,
+        "stack_edge_acme_server": edge.LETS_ENCRYPT_DIRECTORY,
         "stack_secrets_dir": layout.SECRETS_DIR,
         "stack_mlflow_admin_secret": layout.MLFLOW_ADMIN_SECRET,
         "stack_grafana_admin_secret": layout.GRAFANA_ADMIN_SECRET,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +25,20 @@ class Edge:
     ca_file: Path  # the self-signed certificate the edge serves, to verify TLS against
     process: subprocess.Popen[bytes]
     log_path: Path
+    cert_dir: Path
+    acme_webroot: Path
+
+    @property
+    def http_port(self) -> int:
+        return int(self.http_url.rsplit(":", 1)[1])
+
+    @property
+    def https_port(self) -> int:
+        return int(self.https_url.rsplit(":", 1)[1])
+
+    def reload(self) -> None:
+        """Re-read the configuration and the certificate files, as `nginx -s reload` does."""
+        self.process.send_signal(signal.SIGHUP)
 
 
 def nginx_path() -> str:
@@ -46,6 +62,9 @@ def self_signed_certificate(directory: Path, name: str = "localhost") -> None:
 def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
     """nginx with the rendered config, listening on free loopback ports, proxying to `upstream`."""
     certs, runtime = root / "certs", root / "run"
+    # nginx's workers (not root) serve the ACME webroot: outside pytest's private (0700) folders.
+    webroot = Path(tempfile.mkdtemp(prefix="edge-acme-"))
+    webroot.chmod(0o755)
     self_signed_certificate(certs)
     runtime.mkdir(parents=True, exist_ok=True)
     layout = EdgeLayout(
@@ -53,7 +72,7 @@ def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
         http_port=free_port(),
         https_port=free_port(),
         cert_dir=str(certs),
-        acme_webroot=str(root / "acme"),
+        acme_webroot=str(webroot),
         runtime_dir=str(runtime),
         resolver=None,
         bind="127.0.0.1",
@@ -70,6 +89,8 @@ def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
         certs / "fullchain.pem",
         process,
         root / "nginx.log",
+        certs,
+        Path(layout.acme_webroot),
     )
     try:
         _wait_for(edge, process, root / "nginx.log")
@@ -78,6 +99,7 @@ def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+        shutil.rmtree(webroot, ignore_errors=True)
 
 
 def _wait_for(edge: Edge, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import shutil
 from pathlib import Path
 
 import pytest
 
+from config import edge
 from stacks.content_hash import PROVISIONING_INPUTS, content_hash
 from tests.support.policy_harness import SECRET_SIGNATURE, unwrap_secrets
 from tests.support.pulumi_harness import (
@@ -178,3 +180,26 @@ def test_grafana_is_bound_publicly_only_when_the_stack_makes_it_public(
     config = engine_config(stack_files()[0], {"mlops-platform:publicServices": public})
     argv = shlex.split(run_program(config).one(LOCAL_COMMAND).inputs["create"])
     assert [argv[i + 1] for i, arg in enumerate(argv) if arg == "--public"] == expected
+
+
+def test_a_domain_reaches_the_entry_point_and_the_outputs() -> None:
+    """With a domain the edge gets its certificate over ACME; clients are told the domain's URL."""
+    config = engine_config(
+        stack_files()[0],
+        {"mlops-platform:domain": "api.example.com", "mlops-platform:acmeEmail": "ops@example.com"},
+    )
+    deployment = run_program(config)
+    argv = shlex.split(deployment.one(LOCAL_COMMAND).inputs["create"])
+    options = dict(itertools.pairwise(argv))
+    assert options["--domain"] == "api.example.com"
+    assert options["--acme-email"] == "ops@example.com"
+    assert options["--acme-server"] == edge.LETS_ENCRYPT_DIRECTORY
+    assert deployment.outputs["apiUrl"] == "https://api.example.com/"
+    assert "ACME" in deployment.outputs["tlsNote"]
+
+
+def test_without_a_domain_no_acme_option_is_passed() -> None:
+    deployment = run_program(engine_config(stack_files()[0]))
+    argv = shlex.split(deployment.one(LOCAL_COMMAND).inputs["create"])
+    assert not {"--domain", "--acme-server", "--acme-email"} & set(argv)
+    assert deployment.outputs["apiUrl"] == f"https://{FAKE_IP}/"

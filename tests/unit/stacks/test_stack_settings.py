@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from config import edge
 from config.stack_settings import (
     DEFAULT_BOOT_IMAGE,
     PROJECT_NAME,
@@ -190,3 +191,17 @@ def test_prod_is_sized_for_traffic_and_protected_and_dev_is_cheap() -> None:
     assert prod.machine_type == "e2-standard-4"
     assert dev.machine_type == "e2-small"
     assert dev.spot is True
+
+
+def test_domain_and_acme_settings_are_checked_and_empty_means_unset() -> None:
+    settings = parse_stack_config({**VALID, "mlops-platform:domain": "", "mlops-platform:acmeEmail": ""})
+    assert (settings.domain, settings.acme_email) == (None, None)
+    assert settings.acme_server == edge.LETS_ENCRYPT_DIRECTORY
+    good = parse_stack_config(
+        {**VALID, "mlops-platform:domain": "api.example.com", "mlops-platform:acmeEmail": "ops@example.com"}
+    )
+    assert (good.domain, good.acme_email) == ("api.example.com", "ops@example.com")
+    assert "mlops-platform:domain" in problems_of(domain="Api.Example.com")[0]
+    assert "mlops-platform:domain" in problems_of(domain="localhost")[0]
+    assert "mlops-platform:acmeEmail" in problems_of(acmeEmail="not-an-address")[0]
+    assert "mlops-platform:acmeServer" in problems_of(acmeServer="http://acme.example/dir")[0]
