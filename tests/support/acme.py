@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 import requests
 
 from tests.support.edge import self_signed_certificate
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_until_answering
 
 
 @dataclass(frozen=True)
@@ -91,18 +90,7 @@ def running_acme(http_port: int, root: Path) -> Iterator[Acme]:
             root / "tls" / "fullchain.pem",
             f"https://127.0.0.1:{management_port}",
         )
-        _wait_for(acme, process, root / "pebble.log")
+        wait_until_answering(
+            "pebble", acme.directory_url, str(acme.tls_certificate), process, root / "pebble.log"
+        )
         yield acme
-
-
-def _wait_for(acme: Acme, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"pebble exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            requests.get(acme.directory_url, verify=str(acme.tls_certificate), timeout=2).raise_for_status()
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise TimeoutError(f"pebble did not answer:\n{log.read_text()[-3000:]}")

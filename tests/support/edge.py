@@ -6,16 +6,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from stacks.edge_config import EdgeLayout, render
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_until_answering
 
 
 @dataclass(frozen=True)
@@ -93,23 +90,12 @@ def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
         Path(layout.acme_webroot),
     )
     try:
-        _wait_for(edge, process, root / "nginx.log")
+        wait_until_answering(
+            "nginx", f"{edge.https_url}/health", str(edge.ca_file), process, root / "nginx.log"
+        )
         yield edge
     finally:
         process.terminate()
         process.wait(timeout=10)
         log.close()
         shutil.rmtree(webroot, ignore_errors=True)
-
-
-def _wait_for(edge: Edge, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            requests.get(f"{edge.https_url}/health", verify=str(edge.ca_file), timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise TimeoutError(f"the edge did not answer:\n{log.read_text()[-3000:]}")

@@ -136,3 +136,19 @@ def train(
     )
     log_path.write_text(result.stdout + result.stderr)
     return result
+
+
+def wait_until_answering(
+    name: str, url: str, verify: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 20
+) -> None:
+    """Wait until `url` answers over TLS verified against `verify`; fail with `name`'s log if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            requests.get(url, verify=verify, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise TimeoutError(f"{name} did not answer {url}:\n{log.read_text()[-3000:]}")
