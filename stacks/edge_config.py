@@ -95,6 +95,50 @@ def _private_locations() -> str:
     return "\n        ".join(f"location = {path} {{ return 404; }}" for path in edge.PRIVATE_PATHS)
 
 
+def _http_server(layout: EdgeLayout) -> str:
+    """Port 80: ACME challenges, the container's own health check, and a redirect to HTTPS."""
+    return f"""server {{
+        listen {layout.listen(layout.http_port)} default_server;
+        location /.well-known/acme-challenge/ {{
+            root {layout.acme_webroot};
+        }}
+        location = {edge.HEALTH_PATH} {{
+            # `if`, not allow/deny: `return` runs before nginx's access checks would.
+            if ($remote_addr != "127.0.0.1") {{
+                return 404;
+            }}
+            default_type application/json;
+            return 200 '{{"status": "alive"}}';
+        }}
+        location / {{
+            return 308 https://$host$request_uri;
+        }}
+    }}"""
+
+
+def _https_server(layout: EdgeLayout) -> str:
+    """Port 443: TLS, the edge's own error answers, and the API (and Grafana when public)."""
+    return f"""server {{
+        # `listen ... http2` is the form nginx 1.22 (Debian 12, the edge image's base) knows.
+        listen {layout.listen(layout.https_port)} ssl http2 default_server;
+        ssl_certificate {layout.cert_dir}/fullchain.pem;
+        ssl_certificate_key {layout.cert_dir}/privkey.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:TLS:10m;
+        ssl_session_tickets off;
+        add_header Strict-Transport-Security "max-age=63072000" always;
+
+        {_error_pages()}
+        {_private_locations()}
+        # Optional services the stack makes public (Grafana), written at start by the entrypoint.
+        include {layout.runtime_dir}/locations/*.conf;
+        location / {{
+            {_proxy(layout, layout.upstream, "api_upstream")}
+        }}
+    }}"""
+
+
 def render(layout: EdgeLayout) -> str:
     """The whole nginx.conf for `layout`."""
     runtime = layout.runtime_dir
@@ -134,43 +178,9 @@ http {{
     proxy_request_buffering on;
     proxy_buffering on;
 
-    server {{
-        listen {layout.listen(layout.http_port)} default_server;
-        location /.well-known/acme-challenge/ {{
-            root {layout.acme_webroot};
-        }}
-        location = {edge.HEALTH_PATH} {{
-            # `if`, not allow/deny: `return` runs before nginx's access checks would.
-            if ($remote_addr != "127.0.0.1") {{
-                return 404;
-            }}
-            default_type application/json;
-            return 200 '{{"status": "alive"}}';
-        }}
-        location / {{
-            return 308 https://$host$request_uri;
-        }}
-    }}
+    {_http_server(layout)}
 
-    server {{
-        # `listen ... http2` is the form nginx 1.22 (Debian 12, the edge image's base) knows.
-        listen {layout.listen(layout.https_port)} ssl http2 default_server;
-        ssl_certificate {layout.cert_dir}/fullchain.pem;
-        ssl_certificate_key {layout.cert_dir}/privkey.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_prefer_server_ciphers off;
-        ssl_session_cache shared:TLS:10m;
-        ssl_session_tickets off;
-        add_header Strict-Transport-Security "max-age=63072000" always;
-
-        {_error_pages()}
-        {_private_locations()}
-        # Optional services the stack makes public (Grafana), written at start by the entrypoint.
-        include {layout.runtime_dir}/locations/*.conf;
-        location / {{
-            {_proxy(layout, layout.upstream, "api_upstream")}
-        }}
-    }}
+    {_https_server(layout)}
 }}
 """
 
