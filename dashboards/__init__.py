@@ -1,4 +1,4 @@
 """Grafana dashboards as code (grafana-foundation-sdk).
 
-`python -m dashboards.build` writes dashboards/json/.
+`make generate` (stacks/generate.py) writes dashboards/json/ from `dashboards.build`.
 """
