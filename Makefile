@@ -14,7 +14,7 @@ ALL_EXTRAS := train,infra,dashboards,dev
 .PHONY: help venv venv-run system-deps docker-daemon run train serve test unit integration e2e bench lint generate stack stack-down lock clean
 
 help: ## List the targets.
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 # Python 3.11+ with venv (Debian/Ubuntu: apt-get install python3-venv).
 define install_extras
@@ -56,16 +56,16 @@ serve: venv-run ## Serve the current champion under gunicorn on 127.0.0.1:8000 (
 test: venv system-deps docker-daemon ## Run every test: unit, integration and end-to-end.
 	$(PY) -m pytest tests
 
-unit: venv ## Unit tests only: no services, no Docker (about 35 s; pytest prints the time).
+unit: venv system-deps ## Unit tests only: no services, no Docker; promtool checks the rules (about 35 s; pytest prints the time).
 	$(PY) -m pytest tests/unit
 
-integration: venv system-deps ## Integration tests: real gunicorn, MLflow, Prometheus, Chromium on loopback.
+integration: venv system-deps ## Integration tests: real gunicorn, MLflow, Prometheus, nginx, pebble, Chromium on loopback.
 	$(PY) -m pytest tests/integration
 
-bench: venv system-deps ## Benchmark this API against `mlflow models serve` and a constant-response ceiling.
+bench: venv system-deps ## Benchmark this API against `mlflow models serve`, a constant-response ceiling, and itself behind the edge.
 	$(PY) -m bench.run
 
-lint: venv ## ruff + mypy (strict on config/ and stacks/) + import contracts (pyproject [tool.importlinter]).
+lint: venv ## ruff, mypy (strict on config/ and stacks/), import contracts, and no stale generated file.
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
