@@ -60,6 +60,10 @@ ACME_WEBROOT = f"{STATE_DIR}/acme"
 ACME_STATE = f"{STATE_DIR}/letsencrypt"
 RUNTIME_DIR = "/run/edge"
 CONFIG_FILE = "/etc/edge/nginx.conf"
+# A CA bundle to trust for the ACME server itself (only a private ACME CA needs one; empty file:
+# none). The stack role writes it under the stack root; compose mounts it here.
+ACME_CA_FILE = "/etc/edge/acme-ca.pem"
+ACME_CA_HOST_FILE = "config/edge/acme-ca.pem"
 # Optional locations (Grafana) the entrypoint writes at start, from the environment.
 OPTIONAL_LOCATIONS_DIR = f"{RUNTIME_DIR}/locations"
 

@@ -232,6 +232,7 @@ def _edge() -> dict[str, Any]:
             "EDGE_DOMAIN": _variable(layout.EDGE_DOMAIN_VARIABLE),
             "EDGE_ACME_SERVER": _variable(layout.EDGE_ACME_SERVER_VARIABLE),
             "EDGE_ACME_EMAIL": _variable(layout.EDGE_ACME_EMAIL_VARIABLE),
+            "EDGE_ACME_CA_FILE": edge.ACME_CA_FILE,
             "EDGE_GRAFANA": _variable(layout.EDGE_GRAFANA_VARIABLE, "0"),
         },
         "user": f"{EDGE_UID}:{EDGE_UID}",
@@ -239,7 +240,11 @@ def _edge() -> dict[str, Any]:
         # nginx's pid file and request buffers; sized for many concurrent buffered bodies.
         "tmpfs": [f"{edge.RUNTIME_DIR}:uid={EDGE_UID},gid={EDGE_UID},mode=0700,size=256m", *TMPFS],
         # Certificates, and the ACME account and webroot, survive a recreated container.
-        "volumes": [f"edge-certs:{edge.CERT_DIR}", f"edge-state:{edge.STATE_DIR}"],
+        "volumes": [
+            f"edge-certs:{edge.CERT_DIR}",
+            f"edge-state:{edge.STATE_DIR}",
+            f"./{edge.ACME_CA_HOST_FILE}:{edge.ACME_CA_FILE}:ro",
+        ],
         "ports": [
             f"{bind}:{edge.PUBLIC_HTTP_PORT}:{edge.HTTP_PORT}",
             f"{bind}:{edge.PUBLIC_HTTPS_PORT}:{edge.HTTPS_PORT}",

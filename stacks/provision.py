@@ -125,6 +125,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--domain", default="", help="the edge's domain: its certificate comes from ACME")
     parser.add_argument("--acme-server", default="", help="ACME directory URL (default: Let's Encrypt)")
     parser.add_argument("--acme-email", default="", help="e-mail for the ACME account")
+    parser.add_argument(
+        "--acme-ca-file", type=Path, help="CA bundle to trust for a private ACME server (not Let's Encrypt)"
+    )
     return parser.parse_args(argv)
 
 
@@ -136,6 +139,8 @@ def edge_vars(args: argparse.Namespace) -> dict[str, Any]:
         extravars["stack_edge_acme_email"] = args.acme_email
         if args.acme_server:
             extravars["stack_edge_acme_server"] = args.acme_server
+        if args.acme_ca_file:
+            extravars["stack_edge_acme_ca_bundle"] = args.acme_ca_file.read_text(encoding="utf-8")
     return extravars
 
 

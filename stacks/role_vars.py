@@ -35,6 +35,8 @@ def stack_role_facts() -> dict[str, Any]:
         "stack_edge_acme_server_variable": layout.EDGE_ACME_SERVER_VARIABLE,
         "stack_edge_acme_email_variable": layout.EDGE_ACME_EMAIL_VARIABLE,
         "stack_edge_acme_server": edge.LETS_ENCRYPT_DIRECTORY,
+        "stack_edge_acme_ca_file": edge.ACME_CA_HOST_FILE,
+        "stack_edge_service": edge.SERVICE_NAME,
         "stack_secrets_dir": layout.SECRETS_DIR,
         "stack_mlflow_admin_secret": layout.MLFLOW_ADMIN_SECRET,
         "stack_grafana_admin_secret": layout.GRAFANA_ADMIN_SECRET,

@@ -10,6 +10,8 @@ Environment:
   EDGE_ACME_EMAIL    account e-mail for expiry notices; empty: no e-mail
   EDGE_ACME_WEBROOT  the folder nginx serves /.well-known/acme-challenge/ from (HTTP-01)
   EDGE_ACME_STATE    certbot's account, certificates and logs (a volume: survives restarts)
+  EDGE_ACME_CA_FILE  a CA bundle to trust for the ACME server itself (a private ACME CA);
+                     ignored when the file is missing or empty
 
 certbot (Debian's package) does the ACME work over HTTP-01, with nginx answering the challenges
 from the webroot. Installing copies the files next to each other and renames them into place, so
@@ -64,11 +66,16 @@ def _certbot_dirs(state: Path) -> list[str]:
 
 
 def _certbot(args: list[str], state: Path) -> bool:
+    env = dict(os.environ)
+    ca_file = Path(env.get("EDGE_ACME_CA_FILE", "") or "/nonexistent")
+    if ca_file.is_file() and ca_file.stat().st_size > 0:
+        env["REQUESTS_CA_BUNDLE"] = str(ca_file)  # certbot's HTTP client (requests) reads it
     result = subprocess.run(
         ["certbot", *args, *_certbot_dirs(state), "--non-interactive"],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if result.returncode != 0:
         say(f"certbot {args[0]} failed: {(result.stderr or result.stdout).strip()[-1500:]}")

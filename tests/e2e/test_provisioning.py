@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -30,6 +32,7 @@ import yaml
 from config import edge
 from config.services import SERVICES
 from stacks.provision import known_hosts_lines, scan_host_keys
+from tests.support.acme import running_acme
 from tests.support.provisioned import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
 from tests.support.testhost import TestHost
 
@@ -337,3 +340,49 @@ def test_mlflow_data_survives_recreating_its_container(provisioned: ProvisionedH
         )
         assert version.status_code == 200, version.text
         assert version.json()["model_version"]["name"] == "iris-classifier"
+
+
+E2E_DOMAIN = "e2e.mlops.test"
+
+
+def _served_certificate(host: TestHost, root_ca: Path) -> Any:
+    """The certificate the edge presents for E2E_DOMAIN, verified against `root_ca` (raises if not)."""
+    context = ssl.create_default_context(cafile=str(root_ca))
+    with (
+        socket.create_connection(("127.0.0.1", host.https_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=E2E_DOMAIN) as conn,
+    ):
+        return conn.getpeercert()
+
+
+def test_with_a_domain_the_edge_gets_its_certificate_over_acme(
+    provisioned: ProvisionedHost, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Last, as it changes the edge's certificate: provisioned again with a domain, the edge gets a
+    certificate from pebble (Let's Encrypt's test server, on this machine), which validates the
+    HTTP-01 challenge on the host's port 80 through the edge, as Let's Encrypt would."""
+    host = provisioned.host
+    with running_acme(
+        edge.PUBLIC_HTTP_PORT, tmp_path / "pebble", listen=host.gateway(), names_resolve_to=host.address()
+    ) as acme:
+        options = ["--domain", E2E_DOMAIN, "--acme-server", acme.directory_url]
+        run = run_entry_point(host, provisioned.env, [*options, "--acme-ca-file", str(acme.tls_certificate)])
+        assert run.returncode == 0, run.output[-5000:]
+        root_ca = acme.root_certificate(tmp_path / "pebble-root.pem")
+        started, certificate = time.monotonic(), None
+        while certificate is None and time.monotonic() - started < 180:
+            try:
+                certificate = _served_certificate(host, root_ca)
+            except (ssl.SSLError, OSError):
+                time.sleep(2)
+    assert certificate is not None, host.inner_docker("logs", "--tail", "40", "mlops-edge-1")
+    report(capsys, f"ACME: pebble's certificate served {time.monotonic() - started:.0f} s after provisioning")
+    assert ("DNS", E2E_DOMAIN) in certificate["subjectAltName"]
+    redirect = requests.get(
+        f"http://127.0.0.1:{host.http_port}/predict",
+        headers={"Host": E2E_DOMAIN},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert redirect.status_code == 308
+    assert redirect.headers["Location"] == f"https://{E2E_DOMAIN}/predict"

@@ -49,7 +49,7 @@ def certificates(edge: Edge, acme: Acme, state: Path, action: str) -> subprocess
         "EDGE_ACME_STATE": str(state),
         "EDGE_CERT_DIR": str(edge.cert_dir),
         # certbot talks to pebble's ACME endpoint over HTTPS: trust pebble's own certificate.
-        "REQUESTS_CA_BUNDLE": str(acme.tls_certificate),
+        "EDGE_ACME_CA_FILE": str(acme.tls_certificate),
     }
     return subprocess.run(
         [sys.executable, str(SCRIPT), action],

@@ -56,15 +56,17 @@ def _process(
 
 
 @contextmanager
-def running_acme(http_port: int, root: Path) -> Iterator[Acme]:
-    """pebble issuing for any name, validating HTTP-01 on 127.0.0.1:`http_port`."""
+def running_acme(
+    http_port: int, root: Path, listen: str = "127.0.0.1", names_resolve_to: str = "127.0.0.1"
+) -> Iterator[Acme]:
+    """pebble on `listen`, issuing for any name, validating HTTP-01 on `names_resolve_to`:`http_port`."""
     root.mkdir(parents=True, exist_ok=True)
-    self_signed_certificate(root / "tls")
+    self_signed_certificate(root / "tls", address=listen)
     dns_port, acme_port, management_port = free_port(), free_port(), free_port()
     config = {
         "pebble": {
-            "listenAddress": f"127.0.0.1:{acme_port}",
-            "managementListenAddress": f"127.0.0.1:{management_port}",
+            "listenAddress": f"{listen}:{acme_port}",
+            "managementListenAddress": f"{listen}:{management_port}",
             "certificate": str(root / "tls" / "fullchain.pem"),
             "privateKey": str(root / "tls" / "privkey.pem"),
             "httpPort": http_port,
@@ -77,7 +79,7 @@ def running_acme(http_port: int, root: Path) -> Iterator[Acme]:
     dns = [
         _binary("pebble-challtestsrv"), "-dns01", f"127.0.0.1:{dns_port}", "-http01", "", "-https01", "",
         "-tlsalpn01", "", "-management", f"127.0.0.1:{free_port()}",
-        "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+        "-defaultIPv4", names_resolve_to, "-defaultIPv6", "",
     ]  # fmt: skip
     # No random validation delays, and no valid nonce refused on purpose: the test is about the flow.
     env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PATH": "/usr/bin:/bin"}
@@ -86,9 +88,9 @@ def running_acme(http_port: int, root: Path) -> Iterator[Acme]:
         stack.enter_context(_process(dns, root / "challtestsrv.log"))
         process = stack.enter_context(_process(pebble, root / "pebble.log", env))
         acme = Acme(
-            f"https://127.0.0.1:{acme_port}/dir",
+            f"https://{listen}:{acme_port}/dir",
             root / "tls" / "fullchain.pem",
-            f"https://127.0.0.1:{management_port}",
+            f"https://{listen}:{management_port}",
         )
         wait_until_answering(
             "pebble", acme.directory_url, str(acme.tls_certificate), process, root / "pebble.log"

@@ -44,12 +44,12 @@ def nginx_path() -> str:
     return path
 
 
-def self_signed_certificate(directory: Path, name: str = "localhost") -> None:
-    """fullchain.pem and privkey.pem for `name` and 127.0.0.1, as the edge expects them."""
+def self_signed_certificate(directory: Path, name: str = "localhost", address: str = "127.0.0.1") -> None:
+    """fullchain.pem and privkey.pem for `name` and `address`, as the edge expects them."""
     directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name},IP:127.0.0.1",
+         "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name},IP:{address}",
          "-keyout", str(directory / "privkey.pem"), "-out", str(directory / "fullchain.pem")],
         check=True, capture_output=True,
     )  # fmt: skip

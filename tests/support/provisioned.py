@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +81,14 @@ class ProvisionedHost:
             process.wait(timeout=10)
 
 
-def run_entry_point(host: TestHost, env: dict[str, str]) -> ProvisionRun:
+def run_entry_point(host: TestHost, env: dict[str, str], extra: Sequence[str] = ()) -> ProvisionRun:
     """Exactly the command stacks/provisioning.py gives `local.Command`, plus `--without grafana`."""
     command = [
         sys.executable, "-m", "stacks.provision",
         "--host", "127.0.0.1", "--port", str(host.ssh_port), "--user", DEPLOY_USER,
         "--timeout", "1200",
         # No Grafana image can be had on this machine (see test_grafana_is_provisioned_from_files).
-        "--without", "grafana",
+        "--without", "grafana", *extra,
     ]  # fmt: skip
     started = time.monotonic()
     result = subprocess.run(

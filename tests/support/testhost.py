@@ -152,6 +152,14 @@ class TestHost:
     def inner_docker(self, *args: str, check: bool = True) -> str:
         return self.exec("docker", *args, check=check)
 
+    def address(self) -> str:
+        """The host's address on this machine's Docker network (where the "internet" reaches it)."""
+        return docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", self.name)
+
+    def gateway(self) -> str:
+        """This machine's address as the host sees it (a server here listens on it for the host)."""
+        return docker("inspect", "--format", "{{.NetworkSettings.Gateway}}", self.name)
+
     def edge_certificate(self, directory: Path) -> Path:
         """The certificate the edge made on the host, to verify its TLS against (it is self-signed)."""
         path = directory / "edge.pem"
