@@ -7,6 +7,7 @@ requests still answered while hundreds of clients send byte by byte and stall.
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import ssl
@@ -222,3 +223,37 @@ def test_slow_clients_do_not_starve_normal_requests(edge: Edge) -> None:
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
+
+
+class _StandIn(http.server.BaseHTTPRequestHandler):
+    """Grafana's stand-in (no Grafana image can run here): says which path reached it."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path, "proto": self.headers.get("X-Forwarded-Proto")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_public_grafana_is_served_under_its_sub_path(
+    edge: Edge, api_server: Server, tmp_path: Path
+) -> None:
+    stand_in = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StandIn)
+    threading.Thread(target=stand_in.serve_forever, daemon=True).start()
+    upstream = api_server.base_url.removeprefix("http://")
+    try:
+        grafana = f"127.0.0.1:{stand_in.server_address[1]}"
+        with running_edge(upstream, tmp_path, grafana_upstream=grafana) as with_grafana:
+            answer = through_edge(with_grafana, "GET", f"{edge_facts.GRAFANA_PATH}api/health")
+    finally:
+        stand_in.shutdown()
+    assert answer.status_code == 200
+    # The sub-path reaches Grafana unchanged (it serves from it), and it learns the scheme was https.
+    assert answer.json() == {"path": f"{edge_facts.GRAFANA_PATH}api/health", "proto": "https"}
+    # Without the location (Grafana not public) the path is the API's, which knows no such route.
+    assert through_edge(edge, "GET", f"{edge_facts.GRAFANA_PATH}api/health").status_code == 404

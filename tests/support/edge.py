@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.edge_config import EdgeLayout, render
+from stacks.edge_config import EdgeLayout, grafana_location, render
 from tests.support.processes import free_port, wait_until_answering
 
 
@@ -56,8 +56,9 @@ def self_signed_certificate(directory: Path, name: str = "localhost", address: s
 
 
 @contextmanager
-def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
-    """nginx with the rendered config, listening on free loopback ports, proxying to `upstream`."""
+def running_edge(upstream: str, root: Path, grafana_upstream: str | None = None) -> Iterator[Edge]:
+    """nginx with the rendered config, listening on free loopback ports, proxying to `upstream`;
+    with `grafana_upstream`, Grafana's location is enabled as the entrypoint does it."""
     certs, runtime = root / "certs", root / "run"
     # nginx's workers (not root) serve the ACME webroot: outside pytest's private (0700) folders.
     webroot = Path(tempfile.mkdtemp(prefix="edge-acme-"))
@@ -73,7 +74,11 @@ def running_edge(upstream: str, root: Path) -> Iterator[Edge]:
         runtime_dir=str(runtime),
         resolver=None,
         bind="127.0.0.1",
+        grafana_upstream=grafana_upstream or "127.0.0.1:9",
     )
+    if grafana_upstream:
+        (runtime / "locations").mkdir()
+        (runtime / "locations" / "grafana.conf").write_text(grafana_location(layout), encoding="utf-8")
     conf = root / "nginx.conf"
     conf.write_text(render(layout), encoding="utf-8")
     log = (root / "nginx.log").open("wb")
