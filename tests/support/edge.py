@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stacks.edge_config import EdgeLayout, grafana_location, render
@@ -74,9 +74,9 @@ def running_edge(upstream: str, root: Path, grafana_upstream: str | None = None)
         runtime_dir=str(runtime),
         resolver=None,
         bind="127.0.0.1",
-        grafana_upstream=grafana_upstream or "127.0.0.1:9",
     )
     if grafana_upstream:
+        layout = replace(layout, grafana_upstream=grafana_upstream)
         (runtime / "locations").mkdir()
         (runtime / "locations" / "grafana.conf").write_text(grafana_location(layout), encoding="utf-8")
     conf = root / "nginx.conf"
