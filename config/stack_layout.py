@@ -36,3 +36,10 @@ EDGE_BIND_VARIABLE = "EDGE_BIND_ADDRESS"
 EDGE_DOMAIN_VARIABLE = "EDGE_DOMAIN"
 EDGE_ACME_SERVER_VARIABLE = "EDGE_ACME_SERVER"
 EDGE_ACME_EMAIL_VARIABLE = "EDGE_ACME_EMAIL"
+
+# The VM's data disk (a separate persistent disk that outlives the VM): GCE exposes an attached
+# disk as /dev/disk/by-id/google-<device name>. The docker role formats it once, mounts it here
+# through fstab, and puts Docker's data root (every volume of the stack) on it.
+DATA_DISK_DEVICE_NAME = "mlops-data"
+DATA_DISK_DEVICE_PATH = f"/dev/disk/by-id/google-{DATA_DISK_DEVICE_NAME}"
+DATA_DISK_MOUNT_POINT = "/mnt/mlops-data"
