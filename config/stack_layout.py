@@ -21,6 +21,11 @@ GRAFANA_ADMIN_SECRET = "grafana_admin_password"  # noqa: S105 - a file name
 MLFLOW_CLIENT_ENV_FILE = "mlflow-client.env"
 # MLflow's basic-auth administrator, whose password is the MLflow admin secret.
 MLFLOW_ADMIN_USER = "admin"
+# The API's own MLflow user: not an admin, so it only reads (MLflow's default permission is READ).
+# MLflow's entrypoint keeps it in line with its secret; the API reads its client env file.
+MLFLOW_API_USER = "api"
+MLFLOW_API_SECRET = "mlflow_api_password"  # noqa: S105 - a file name
+MLFLOW_API_CLIENT_ENV_FILE = "mlflow-api-client.env"
 
 # Optional services are compose profiles; the stack role lists the enabled ones in `.env`.
 GRAFANA_PROFILE = "grafana"
@@ -36,6 +41,10 @@ EDGE_BIND_VARIABLE = "EDGE_BIND_ADDRESS"
 EDGE_DOMAIN_VARIABLE = "EDGE_DOMAIN"
 EDGE_ACME_SERVER_VARIABLE = "EDGE_ACME_SERVER"
 EDGE_ACME_EMAIL_VARIABLE = "EDGE_ACME_EMAIL"
+
+# The CPU platform of the VM's images: the stack's machine types are x86-64, so images built on an
+# arm64 laptop must be built for it (BuildKit's `--platform`), or the VM could not run them.
+HOST_PLATFORM = "linux/amd64"
 
 # The VM's data disk (a separate persistent disk that outlives the VM): GCE exposes an attached
 # disk as /dev/disk/by-id/google-<device name>. The docker role formats it once, mounts it here

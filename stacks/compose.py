@@ -18,7 +18,9 @@ from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import EDGE_IMAGE, EDGE_UID, SERVICES, TRAINER_IMAGE, Exposure, Service
 
+# The trainer logs in as MLflow's admin; the public API only as its own read-only user.
 MLFLOW_CLIENT_ENV_FILE = f"{layout.SECRETS_DIR}/{layout.MLFLOW_CLIENT_ENV_FILE}"
+MLFLOW_API_CLIENT_ENV_FILE = f"{layout.SECRETS_DIR}/{layout.MLFLOW_API_CLIENT_ENV_FILE}"
 # Writable scratch space on top of read-only root filesystems.
 TMPFS = ["/tmp"]  # noqa: S108
 
@@ -102,12 +104,14 @@ def _mlflow() -> dict[str, Any]:
             "MLFLOW_ADMIN_USER": layout.MLFLOW_ADMIN_USER,
             # Compose mounts each secret at /run/secrets/<name>.
             "MLFLOW_ADMIN_PASSWORD_FILE": f"/run/secrets/{layout.MLFLOW_ADMIN_SECRET}",
+            "MLFLOW_API_USER": layout.MLFLOW_API_USER,
+            "MLFLOW_API_PASSWORD_FILE": f"/run/secrets/{layout.MLFLOW_API_SECRET}",
         },
         "user": _user(mlflow),
         "read_only": True,
         "tmpfs": TMPFS,
         "volumes": ["mlflow-db:/mlflow/db", "mlflow-artifacts:/mlflow/artifacts"],
-        "secrets": [layout.MLFLOW_ADMIN_SECRET],
+        "secrets": [layout.MLFLOW_ADMIN_SECRET, layout.MLFLOW_API_SECRET],
         "ports": _publish(mlflow),
         "healthcheck": _healthcheck(
             _http_check(f"http://127.0.0.1:{port}{mlflow.health_path}", python=True), "60s"
@@ -146,7 +150,7 @@ def _api() -> dict[str, Any]:
             # gunicorn trusts X-Forwarded-* headers from the edge's fixed address only.
             "FORWARDED_ALLOW_IPS": edge.EDGE_ADDRESS,
         },
-        "env_file": [MLFLOW_CLIENT_ENV_FILE],
+        "env_file": [MLFLOW_API_CLIENT_ENV_FILE],
         "depends_on": _depends_on_mlflow(),
         "read_only": True,
         "tmpfs": TMPFS,
@@ -286,6 +290,6 @@ def compose_document() -> dict[str, Any]:
         "networks": {"default": {"ipam": {"config": [{"subnet": edge.STACK_SUBNET}]}}},
         "secrets": {
             name: {"file": f"./{layout.SECRETS_DIR}/{name}"}
-            for name in (layout.MLFLOW_ADMIN_SECRET, layout.GRAFANA_ADMIN_SECRET)
+            for name in (layout.MLFLOW_ADMIN_SECRET, layout.MLFLOW_API_SECRET, layout.GRAFANA_ADMIN_SECRET)
         },
     }

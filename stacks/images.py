@@ -6,6 +6,10 @@ them into one gzip archive (layers shared between images are stored once), and t
 copies it to the host and `docker load`s it, but only when the host lacks an image ID. The
 alternative `registry` ships nothing: the host pulls the pinned names itself.
 
+Images for a VM are built for its platform (config.stack_layout.HOST_PLATFORM, x86-64) whatever
+this machine's CPU, so an arm64 laptop ships images the VM can run; `make stack` builds for this
+machine. Docker with BuildKit (Docker 23+, or DOCKER_BUILDKIT=1) is needed on the controller.
+
 Environment (all optional):
   MLOPS_DOCKER             docker CLI to use (default `docker`); BuildKit is needed for the CA secret.
   MLOPS_BASE_IMAGE         Python base image for every build (build arg BASE_IMAGE).
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from config import edge
 from config.services import EDGE_IMAGE, EDGE_UID, SERVICES, TRAINER_IMAGE
+from config.stack_layout import HOST_PLATFORM
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "image-archives"
@@ -98,9 +103,11 @@ def image_id(name: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def build(image: ImageBuild, log: Log) -> None:
-    """`docker build` from the repo root (cached layers make an unchanged rebuild take seconds)."""
+def build_command(image: ImageBuild, platform: str | None) -> list[str]:
+    """The `docker build` argv; `platform` None builds for this machine's own CPU."""
     command = [docker_cli(), "build", "--quiet", "-f", image.dockerfile, "-t", image.name]
+    if platform:
+        command += ["--platform", platform]
     args = dict(image.build_args)
     base_image = os.environ.get("MLOPS_BASE_IMAGE")
     if base_image:
@@ -110,19 +117,23 @@ def build(image: ImageBuild, log: Log) -> None:
     ca_bundle = os.environ.get("MLOPS_BUILD_CA_BUNDLE")
     if ca_bundle:
         command += ["--secret", f"id=extra_ca,src={ca_bundle}"]
-    log(f"image: building {image.name} from {image.dockerfile}")
+    return [*command, "."]
+
+
+def build(image: ImageBuild, log: Log, platform: str | None = None) -> None:
+    """`docker build` from the repo root (cached layers make an unchanged rebuild take seconds)."""
+    command = build_command(image, platform)
+    log(f"image: building {image.name} for {platform or 'this machine'} from {image.dockerfile}")
     env = dict(os.environ, DOCKER_BUILDKIT="1")
-    result = subprocess.run(
-        [*command, "."], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).splitlines()[-25:])
         raise RuntimeError(f"building {image.name} failed:\n{tail}")
 
 
-def build_own_images(log: Log) -> None:
+def build_own_images(log: Log, platform: str | None = None) -> None:
     for image in OWN_IMAGES:
-        build(image, log)
+        build(image, log, platform)
 
 
 def save_archive(names: Sequence[str], cache_dir: Path, log: Log) -> ImageArchive:
@@ -156,9 +167,9 @@ def save_archive(names: Sequence[str], cache_dir: Path, log: Log) -> ImageArchiv
 
 
 def prepare_archive(log: Log, *, skip_build: bool = False, exclude: Sequence[str] = ()) -> ImageArchive:
-    """Build the repo's images, then archive them plus any third-party image present here."""
+    """Build the repo's images for the VM, then archive them plus any third-party image present here."""
     if not skip_build:
-        build_own_images(log)
+        build_own_images(log, HOST_PLATFORM)
     names = [image.name for image in OWN_IMAGES if image.name not in exclude]
     for name in THIRD_PARTY_IMAGES:
         if name in exclude:

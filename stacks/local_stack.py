@@ -39,7 +39,7 @@ from stacks.playbook_run import (
     say,
 )
 from stacks.provision import DEFAULT_TIMEOUT_SECONDS, add_service_switches, service_vars
-from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_MLFLOW_PASSWORD
+from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_MLFLOW_PASSWORD, playbook_secrets
 
 STACK_ROOT = images.REPO_ROOT / layout.LOCAL_STACK_ROOT
 SECRET_FILES = {
@@ -62,7 +62,7 @@ def compose_command() -> list[str]:
     )
 
 
-def local_secrets(environ: Mapping[str, str], root: Path = STACK_ROOT) -> dict[str, str]:
+def local_passwords(environ: Mapping[str, str], root: Path = STACK_ROOT) -> dict[str, str]:
     """Passwords from the environment, else from the last run's secret files, else new ones."""
     found = {}
     for variable, file_name in SECRET_FILES.items():
@@ -72,6 +72,11 @@ def local_secrets(environ: Mapping[str, str], root: Path = STACK_ROOT) -> dict[s
             given = kept.read_text(encoding="utf-8").strip()
         found[variable] = given or secrets.token_urlsafe(24)
     return found
+
+
+def local_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    passwords = local_passwords(environ)
+    return playbook_secrets(passwords[ENV_MLFLOW_PASSWORD], passwords[ENV_GRAFANA_PASSWORD])
 
 
 def local_run(args: argparse.Namespace, environ: Mapping[str, str], compose: list[str]) -> PlaybookRun:
@@ -92,7 +97,7 @@ def local_run(args: argparse.Namespace, environ: Mapping[str, str], compose: lis
         playbook="local.yml",
         inventory={"all": {"hosts": {"localhost": host}}},
         extravars=extravars,
-        secret_env=local_secrets(environ),
+        secrets=local_secrets(environ),
         timeout=args.timeout,
     )
 

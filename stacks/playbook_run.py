@@ -2,19 +2,28 @@
 
 Shared by the two ways the stack is provisioned: a VM over SSH (stacks/provision.py, what
 `pulumi up` runs) and this machine (stacks/local_stack.py, `make stack`). The run's private data
-dir (inventory, known_hosts, Ansible's artifacts with their copy of the environment) is removed
-when the run ends, whatever the outcome.
+dir (inventory, known_hosts, Ansible's artifacts) is removed when the run ends, whatever the outcome.
+
+Secrets never reach that folder, so even a killed run leaves none behind. ansible-runner records
+its whole process environment in `artifacts/<id>/command` (even with `suppress_env_files`), so:
+- the passwords are not environment variables: each playbook asks for them with a private
+  `vars_prompt` named like the variable of the entry point's contract, and ansible-runner answers
+  those prompts from memory over the pseudo-terminal it runs Ansible in (its `passwords`);
+- the caller's environment variables holding a secret are left out of the environment while
+  ansible-runner copies it;
+- the SSH private key goes to ssh-agent through ansible-runner's FIFO (`ssh_key`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,12 +116,15 @@ def _result_message(res: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class PlaybookRun:
-    """What to run and how; secrets only in `secret_env` and `ssh_key`, never in the vars."""
+    """What to run and how; secrets only in `secrets` and `ssh_key`, never in the vars.
+
+    `secrets` maps each name the playbook prompts for (its `vars_prompt` prompt) to the answer.
+    """
 
     playbook: str
     inventory: dict[str, Any]
     extravars: dict[str, Any]
-    secret_env: Mapping[str, str]
+    secrets: Mapping[str, str]
     timeout: int
     ssh_key: str | None = None
 
@@ -137,7 +149,25 @@ def _remove(path: Path) -> None:
             return
 
 
-def _runner_env(data_dir: Path, environ: Mapping[str, str], secret_env: Mapping[str, str]) -> dict[str, str]:
+def prompt_answers(secrets: Mapping[str, str]) -> dict[str, str]:
+    """ansible-runner `passwords`: a regex for each prompt line (`NAME: `) -> the answer."""
+    return {rf"^{re.escape(name)}:\s*$": value for name, value in secrets.items()}
+
+
+@contextmanager
+def environment_without(secret_values: Iterable[str]) -> Iterator[None]:
+    """Leave out of os.environ, for the duration, every variable holding one of the secrets."""
+    values = [value.strip() for value in secret_values if value.strip()]
+    removed = {name: text for name, text in os.environ.items() if any(value in text for value in values)}
+    for name in removed:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(removed)
+
+
+def _runner_env(data_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
     # ansible-runner starts the ansible-playbook it finds on PATH: this interpreter's bin/ first.
     path = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', os.defpath)}"
     return {
@@ -150,7 +180,6 @@ def _runner_env(data_dir: Path, environ: Mapping[str, str], secret_env: Mapping[
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        **secret_env,
     }
 
 
@@ -158,19 +187,24 @@ def run_playbook(run: PlaybookRun, data_dir: Path, environ: Mapping[str, str]) -
     """Run the playbook; raise ProvisionError on a failed task, a timeout or an Ansible error."""
     progress = Progress()
     started = time.monotonic()
-    result = ansible_runner.run(
-        private_data_dir=str(data_dir),
-        project_dir=str(PLAYBOOK_DIR),
-        playbook=run.playbook,
-        inventory=run.inventory,
-        extravars=run.extravars,
-        envvars=_runner_env(data_dir, environ, run.secret_env),
-        ssh_key=run.ssh_key,
-        suppress_env_files=True,
-        timeout=run.timeout,
-        event_handler=progress,
-        quiet=True,
-    )
+    secret_values = [*run.secrets.values(), run.ssh_key or ""]
+    # ansible-runner copies os.environ when it starts; the copy is written to its artifacts.
+    with environment_without(secret_values):
+        result = ansible_runner.run(
+            private_data_dir=str(data_dir),
+            project_dir=str(PLAYBOOK_DIR),
+            playbook=run.playbook,
+            inventory=run.inventory,
+            extravars=run.extravars,
+            envvars=_runner_env(data_dir, environ),
+            passwords=prompt_answers(run.secrets),
+            ssh_key=run.ssh_key,
+            # Nothing of the call (vars, passwords, settings) is written under env/.
+            suppress_env_files=True,
+            timeout=run.timeout,
+            event_handler=progress,
+            quiet=True,
+        )
     say(progress.summary(time.monotonic() - started))
     if result.status == "timeout":
         raise ProvisionError(f"provisioning timed out after {run.timeout} s", EXIT_TIMEOUT)

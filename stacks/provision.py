@@ -13,6 +13,9 @@ Environment (secrets travel only here, never in argv):
   MLOPS_MLFLOW_ADMIN_PASSWORD   required: MLflow's admin password (basic auth).
   MLOPS_GRAFANA_ADMIN_PASSWORD  required unless `--without grafana`: Grafana's admin password.
 Both passwords reach the host only as mode-0600 files; the tasks that handle them are no_log.
+They, and the API's MLflow password derived from the admin's, are answers to the playbook's
+prompts (stacks/playbook_run.py), and no variable holding a secret is in the environment
+ansible-runner records: no file of the run holds one.
 Image building/archiving settings: see stacks/images.py.
 
 Output: one short line per task result (`changed  Install Docker ... [host]`), a summary line
@@ -42,7 +45,13 @@ from stacks.playbook_run import (
     run_playbook,
     say,
 )
-from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_HOST_KEY, ENV_MLFLOW_PASSWORD, ENV_PRIVATE_KEY
+from stacks.provision_env import (
+    ENV_GRAFANA_PASSWORD,
+    ENV_HOST_KEY,
+    ENV_MLFLOW_PASSWORD,
+    ENV_PRIVATE_KEY,
+    playbook_secrets,
+)
 
 # Services a stack may leave out or open to the public: the catalog's optional-public ones (Grafana).
 OPTIONAL_SERVICES = tuple(s.name for s in SERVICES.all() if s.exposure is Exposure.OPTIONAL_PUBLIC)
@@ -173,10 +182,9 @@ def service_vars(args: argparse.Namespace) -> dict[str, Any]:
 
 def stack_secrets(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
     """The passwords the stack role writes to the host, from the environment."""
-    secrets = {ENV_MLFLOW_PASSWORD: env_value(ENV_MLFLOW_PASSWORD, environ, required=True) or ""}
-    if "grafana" not in args.without:
-        secrets[ENV_GRAFANA_PASSWORD] = env_value(ENV_GRAFANA_PASSWORD, environ, required=True) or ""
-    return secrets
+    mlflow = env_value(ENV_MLFLOW_PASSWORD, environ, required=True) or ""
+    grafana = env_value(ENV_GRAFANA_PASSWORD, environ, required="grafana" not in args.without)
+    return playbook_secrets(mlflow, grafana or "")
 
 
 def ssh_inventory(args: argparse.Namespace, known_hosts: Path) -> dict[str, Any]:
@@ -220,7 +228,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
             playbook="site.yml",
             inventory=ssh_inventory(args, known_hosts),
             extravars={**service_vars(args), **delivery_vars(args, archive), **edge_vars(args)},
-            secret_env=secrets,
+            secrets=secrets,
             timeout=args.timeout,
             ssh_key=private_key,
         )

@@ -42,6 +42,9 @@ def stack_role_facts() -> dict[str, Any]:
         "stack_grafana_admin_secret": layout.GRAFANA_ADMIN_SECRET,
         "stack_mlflow_client_env_file": layout.MLFLOW_CLIENT_ENV_FILE,
         "stack_mlflow_admin_user": layout.MLFLOW_ADMIN_USER,
+        "stack_mlflow_api_secret": layout.MLFLOW_API_SECRET,
+        "stack_mlflow_api_client_env_file": layout.MLFLOW_API_CLIENT_ENV_FILE,
+        "stack_mlflow_api_user": layout.MLFLOW_API_USER,
         # Container users that must read their secret file.
         "stack_mlflow_uid": mlflow.uid,
         "stack_grafana_uid": grafana.uid,

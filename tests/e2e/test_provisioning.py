@@ -30,10 +30,13 @@ import requests
 import yaml
 
 from config import edge
+from config import stack_layout as layout
 from config.services import SERVICES
 from stacks.provision import known_hosts_lines, scan_host_keys
+from stacks.provision_env import mlflow_api_password
 from tests.support.acme import running_acme
 from tests.support.provisioned import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
+from tests.support.secret_scan import SecretScan
 from tests.support.testhost import TestHost
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -124,7 +127,10 @@ def test_secrets_never_in_output_and_nothing_left_on_disk(provisioned: Provision
 def test_secrets_reach_the_host_only_as_0600_files(provisioned: ProvisionedHost) -> None:
     listing = provisioned.host.exec("stat", "-c", "%n %a %u", *(
         f"{STACK_DIR}/secrets/{name}"
-        for name in ("mlflow_admin_password", "grafana_admin_password", "mlflow-client.env")
+        for name in (
+            "mlflow_admin_password", "grafana_admin_password", "mlflow-client.env",
+            layout.MLFLOW_API_SECRET, layout.MLFLOW_API_CLIENT_ENV_FILE,
+        )
     ))  # fmt: skip
     for line in listing.splitlines():
         _name, mode, _uid = line.split()
@@ -213,6 +219,36 @@ def test_mlflow_answers_and_lists_the_registered_model(provisioned: ProvisionedH
         assert "champion" in aliases
 
 
+def test_the_api_reads_mlflow_as_its_own_read_only_user(provisioned: ProvisionedHost) -> None:
+    api_env = json.loads(
+        provisioned.host.inner_docker("inspect", "--format", "{{json .Config.Env}}", "mlops-api-1")
+    )
+    assert f"MLFLOW_TRACKING_USERNAME={layout.MLFLOW_API_USER}" in api_env
+    # The public container never holds the admin's password.
+    assert MLFLOW_PASSWORD not in provisioned.host.inner_docker("inspect", "mlops-api-1")
+    reader = (layout.MLFLOW_API_USER, mlflow_api_password(MLFLOW_PASSWORD))
+    with provisioned.tunnel(SERVICES.mlflow.port) as port:
+        model = mlflow_get(port, "/api/2.0/mlflow/registered-models/get?name=iris-classifier", reader)
+        assert model.status_code == 200
+        user = mlflow_get(port, f"/api/2.0/mlflow/users/get?username={layout.MLFLOW_API_USER}").json()
+        assert user["user"]["is_admin"] is False
+        # Reading is all it may do: writing to the registry is refused.
+        created = requests.post(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/create",
+            json={"name": "written-by-the-api"},
+            auth=reader,
+            timeout=10,
+        )
+        assert created.status_code == 403, created.text
+        renamed = requests.post(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/set-tag",
+            json={"name": "iris-classifier", "key": "by", "value": "api"},
+            auth=reader,
+            timeout=10,
+        )
+        assert renamed.status_code == 403, renamed.text
+
+
 def test_grafana_is_provisioned_from_files(
     provisioned: ProvisionedHost, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -262,13 +298,25 @@ def test_second_run_changes_nothing_while_the_api_keeps_answering(
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
+    secrets = [MLFLOW_PASSWORD, GRAFANA_PASSWORD, mlflow_api_password(MLFLOW_PASSWORD)]
+    # The private key's base64 body, line by line (any line of it would be a leak).
+    secrets += [line for line in provisioned.env["MLOPS_SSH_PRIVATE_KEY"].splitlines() if "---" not in line]
     try:
-        run = provisioned.provision()
+        with SecretScan(secrets) as scan:
+            run = provisioned.provision()
     finally:
         stop.set()
         poller.join(timeout=10)
-    report(capsys, f"second provisioning run: {run.seconds:.0f} s; API answered {answered} times meanwhile")
+    report(
+        capsys,
+        f"second provisioning run: {run.seconds:.0f} s; API answered {answered} times meanwhile; "
+        f"{scan.scans} scans of the run's private data dir found no secret",
+    )
     assert run.returncode == 0, run.output[-5000:]
+    # The scans overlapped the run (they saw ansible-runner's record of its command and
+    # environment), and no file of the run held a secret at any moment.
+    assert scan.command_files
+    assert not scan.findings, scan.findings[:5]
     totals = summary(run.output)
     changed_lines = [line for line in run.output.splitlines() if line.startswith("changed ")]
     assert totals["changed"] == 0, run.output

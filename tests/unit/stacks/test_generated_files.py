@@ -107,7 +107,11 @@ def test_prometheus_grafana_and_the_role_agree_with_compose() -> None:
     assert facts["stack_project"] == compose["name"] == layout.COMPOSE_PROJECT
     assert set(facts["stack_service_names"]) <= set(compose["services"])
     assert facts["stack_trainer_service"] in compose["services"]
-    secrets = {facts["stack_mlflow_admin_secret"], facts["stack_grafana_admin_secret"]}
+    secrets = {
+        facts["stack_mlflow_admin_secret"],
+        facts["stack_mlflow_api_secret"],
+        facts["stack_grafana_admin_secret"],
+    }
     assert set(compose["secrets"]) == secrets
     assert compose["services"]["mlflow"]["user"] == f"{facts['stack_mlflow_uid']}:{facts['stack_mlflow_uid']}"
     assert compose["services"]["grafana"]["user"] == f"{facts['stack_grafana_uid']}:0"

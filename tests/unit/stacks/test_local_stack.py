@@ -11,7 +11,7 @@ import yaml
 from config import stack_layout as layout
 from stacks import local_stack
 from stacks.playbook_run import PLAYBOOK_DIR
-from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_MLFLOW_PASSWORD
+from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_MLFLOW_PASSWORD, MLFLOW_API_PASSWORD_PROMPT
 
 
 def _roles(playbook: str) -> list[str]:
@@ -40,19 +40,19 @@ def test_the_local_run_is_a_local_connection_under_var_stack(monkeypatch: pytest
     assert run.extravars["stack_prune_images"] is False
     assert run.extravars["stack_grafana_enabled"] is False
     assert run.ssh_key is None
-    # Passwords travel in the environment only, never in the variables Ansible records.
-    assert set(run.secret_env) == {ENV_MLFLOW_PASSWORD, ENV_GRAFANA_PASSWORD}
-    assert not set(run.secret_env.values()) & {str(v) for v in run.extravars.values()}
+    # Passwords are prompt answers only, never in the variables Ansible records.
+    assert set(run.secrets) == {ENV_MLFLOW_PASSWORD, MLFLOW_API_PASSWORD_PROMPT, ENV_GRAFANA_PASSWORD}
+    assert not set(run.secrets.values()) & {str(v) for v in run.extravars.values()}
 
 
 def test_passwords_come_from_the_environment_else_the_last_run_else_new(tmp_path: Path) -> None:
     secrets_dir = tmp_path / layout.SECRETS_DIR
     secrets_dir.mkdir()
     (secrets_dir / layout.MLFLOW_ADMIN_SECRET).write_text("kept-from-last-run\n")
-    found = local_stack.local_secrets({ENV_GRAFANA_PASSWORD: "from-env"}, tmp_path)
+    found = local_stack.local_passwords({ENV_GRAFANA_PASSWORD: "from-env"}, tmp_path)
     assert found[ENV_MLFLOW_PASSWORD] == "kept-from-last-run"
     assert found[ENV_GRAFANA_PASSWORD] == "from-env"
-    fresh = local_stack.local_secrets({}, tmp_path / "elsewhere")
+    fresh = local_stack.local_passwords({}, tmp_path / "elsewhere")
     assert len(fresh[ENV_MLFLOW_PASSWORD]) >= 24
     assert fresh[ENV_MLFLOW_PASSWORD] != fresh[ENV_GRAFANA_PASSWORD]
 
