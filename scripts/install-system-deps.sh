@@ -2,7 +2,7 @@
 # Install the Debian packages that tests, benchmarks and the local stack need; skip what is present.
 set -euo pipefail
 
-packages=(prometheus nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client curl openssl)
+packages=(prometheus nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client curl openssl rclone)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

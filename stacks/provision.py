@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from config.services import SERVICES, Exposure
-from stacks import images
+from config.stack_layout import DATA_DISK_MOUNT_POINT
+from stacks import host_storage, images
 from stacks.playbook_run import (
     EXIT_USAGE,
     PlaybookRun,
@@ -137,7 +138,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--acme-ca-file", type=Path, help="CA bundle to trust for a private ACME server (not Let's Encrypt)"
     )
+    parser.add_argument(
+        "--data-disk-device",
+        type=host_storage.data_disk_device,
+        help=f"block device formatted once (ext4, only if blank) and mounted at {DATA_DISK_MOUNT_POINT}: "
+        "Docker's data (every volume) lives there. Absent: that folder is used as it is",
+    )
+    parser.add_argument(
+        "--backup-target",
+        type=host_storage.backup_target_arg,
+        help="gs://BUCKET[/PREFIX] (written with the VM's service account) or an absolute host path: "
+        "MLflow's store is backed up there daily. Absent: no backup timer",
+    )
     return parser.parse_args(argv)
+
+
+def storage_vars(args: argparse.Namespace) -> dict[str, Any]:
+    """The docker role's data disk and data root; the backup role's facts and target."""
+    return {
+        **host_storage.data_disk_vars(args.data_disk_device),
+        **host_storage.backup_role_vars(args.backup_target),
+    }
 
 
 def edge_vars(args: argparse.Namespace) -> dict[str, Any]:
@@ -227,7 +248,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
         playbook = PlaybookRun(
             playbook="site.yml",
             inventory=ssh_inventory(args, known_hosts),
-            extravars={**service_vars(args), **delivery_vars(args, archive), **edge_vars(args)},
+            extravars={
+                **service_vars(args),
+                **delivery_vars(args, archive),
+                **edge_vars(args),
+                **storage_vars(args),
+            },
             secrets=secrets,
             timeout=args.timeout,
             ssh_key=private_key,

@@ -24,7 +24,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_the_vm_and_the_local_stack_run_the_same_stack_role() -> None:
-    assert _roles("site.yml") == ["docker", "stack"]
+    assert _roles("site.yml") == ["docker", "stack", "backup"]
     assert _roles("local.yml") == ["stack"]
 
 
