@@ -150,8 +150,10 @@ def _remove(path: Path) -> None:
 
 
 def prompt_answers(secrets: Mapping[str, str]) -> dict[str, str]:
-    """ansible-runner `passwords`: a regex for each prompt line (`NAME: `) -> the answer."""
-    return {rf"^{re.escape(name)}:\s*$": value for name, value in secrets.items()}
+    """ansible-runner `passwords`: a regex for each prompt (`NAME: `, as Ansible prints it) -> the
+    answer. Literal text only: anchors and lookarounds never matched in ansible-runner's pexpect
+    loop here (the run then waits at the prompt until its timeout)."""
+    return {re.escape(f"{name}: "): value for name, value in secrets.items()}
 
 
 @contextmanager

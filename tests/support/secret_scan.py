@@ -58,6 +58,6 @@ class SecretScan:
                 continue  # removed between listing and reading
             if path.name == "command":
                 self.command_files.add(str(path))
-            for needle in self._needles:
-                if needle in content:
-                    self.findings.append(f"{path} holds a secret")
+            finding = f"{path} holds a secret"
+            if finding not in self.findings and any(needle in content for needle in self._needles):
+                self.findings.append(finding)
