@@ -35,8 +35,14 @@ _LINUX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SSH_PUBLIC_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
-# GCP allows 64 labels per resource; the program adds its own two (managed-by, stack).
-_MAX_USER_LABELS = 62
+# GCP allows 64 labels per resource; the program adds its own three (managed-by, stack, and the
+# retention label of disks and snapshots).
+_MAX_USER_LABELS = 61
+# Zonal persistent disk types a data disk may use (Hyperdisk needs machine series this stack's
+# default e2 types do not support).
+DATA_DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard")
+# Ten years: longer retention is a mistake in days, not a policy.
+MAX_RETENTION_DAYS = 3650
 
 
 class StackConfigError(ValueError):
@@ -117,7 +123,41 @@ class StackSettings(BaseModel):
     deletion_protection: bool = Field(
         default=False,
         alias="deletionProtection",
-        description="Refuse to delete the VM until this is turned off.",
+        description="Refuse to delete the VM until this is turned off; `pulumi destroy` is then refused "
+        "too (the VM, data disk, backup bucket, passwords and deploy key are protected in Pulumi).",
+    )
+    data_disk_size_gb: int = Field(
+        default=20,
+        alias="dataDiskSizeGb",
+        ge=10,
+        le=65536,
+        description="Size in GB of the data disk (Docker's data root: MLflow's runs, models and "
+        "artifacts); it can grow, never shrink.",
+    )
+    data_disk_type: str = Field(
+        default="pd-balanced",
+        alias="dataDiskType",
+        description=f"Persistent disk type of the data disk ({', '.join(DATA_DISK_TYPES)}).",
+    )
+    snapshot_retention_days: int = Field(
+        default=7,
+        alias="snapshotRetentionDays",
+        ge=1,
+        le=MAX_RETENTION_DAYS,
+        description="Days each daily snapshot of the data disk is kept.",
+    )
+    retain_data_disk: bool = Field(
+        default=True,
+        alias="retainDataDisk",
+        description="Keep the data disk and the backup bucket in GCP when the stack deletes them "
+        "(`pulumi destroy`); false deletes them with the stack.",
+    )
+    backup_retention_days: int = Field(
+        default=30,
+        alias="backupRetentionDays",
+        ge=1,
+        le=MAX_RETENTION_DAYS,
+        description="Days a backup object is kept in the backup bucket before it is deleted.",
     )
     ssh_public_key: str | None = Field(
         default=None,
@@ -156,6 +196,14 @@ class StackSettings(BaseModel):
     def _check_email(cls, value: str | None) -> str | None:
         if value is not None and not _EMAIL.match(value):
             raise ValueError(f"{value!r} is not an e-mail address")
+        return value
+
+    @field_validator("data_disk_type")
+    @classmethod
+    def _check_data_disk_type(cls, value: str) -> str:
+        if value not in DATA_DISK_TYPES:
+            hint = _did_you_mean(value, DATA_DISK_TYPES)
+            raise ValueError(f"{value!r} is not a data disk type{hint}; types: {', '.join(DATA_DISK_TYPES)}")
         return value
 
     @field_validator("acme_server")

@@ -1,13 +1,17 @@
-"""A deterministic fingerprint of the files provisioning ships to the VM.
+"""A deterministic fingerprint of what provisioning ships to the VM and the code that ships it.
 
-It is a `triggers` entry of the provisioning command: any change in these folders re-provisions,
-and an unchanged tree leaves the command alone. Walk order, timestamps and caches do not count.
+It is a `triggers` entry of the provisioning command: any change in these files re-provisions,
+and an unchanged tree leaves the command alone. Only files git tracks count (`git ls-files`), so
+caches, virtualenvs, local stack data and anything .gitignore'd never trigger a run; their
+working-tree contents are hashed, so an edited tracked file counts before it is committed.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
-from collections.abc import Iterable, Iterator
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 # Everything the VM's stack is built from: roles, the API source, settings, dashboards, the
@@ -21,37 +25,71 @@ PROVISIONING_INPUTS = (
     "constraints.txt",
     "pyproject.toml",
 )
-_SKIPPED_DIRS = frozenset({"__pycache__"})
-_SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
+# The provisioning entry point; it and every stacks module it imports (recursively) count too.
+ENTRY_POINT = "stacks/provision.py"
+PACKAGE = "stacks"
 
 
-def _files_under(root: Path, folder: str) -> Iterator[Path]:
-    """Files under `folder`, or `folder` itself when it names a file."""
-    base = root / folder
-    if base.is_file():
-        yield base
-        return
-    if not base.is_dir():
-        return
-    for path in base.rglob("*"):
-        relative = path.relative_to(root)
-        if any(part in _SKIPPED_DIRS for part in relative.parts) or path.suffix in _SKIPPED_SUFFIXES:
+class NotAGitCheckoutError(RuntimeError):
+    """The fingerprint is taken over tracked files: it needs a git checkout."""
+
+
+def _imported_names(source: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def entry_point_modules(root: Path, entry_point: str = ENTRY_POINT) -> list[str]:
+    """The entry point and the `stacks` modules it imports, directly or not (repo-relative paths)."""
+    found: set[str] = set()
+    pending = [entry_point]
+    while pending:
+        relative = pending.pop()
+        path = root / relative
+        if relative in found or not path.is_file():
             continue
-        if path.is_file():
-            yield path
+        found.add(relative)
+        for name in _imported_names(path.read_text(encoding="utf-8")):
+            parts = name.split(".")
+            if parts[0] == PACKAGE and len(parts) > 1:
+                pending.append("/".join(parts[:2]) + ".py")
+    package_init = f"{PACKAGE}/__init__.py"
+    if (root / package_init).is_file():
+        found.add(package_init)
+    return sorted(found)
+
+
+def tracked_files(root: Path, paths: Iterable[str]) -> list[str]:
+    """The files git tracks under `paths` (repo-relative, sorted); never untracked or ignored ones."""
+    result = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--", *sorted(set(paths))],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise NotAGitCheckoutError(
+            f"{root} is not a git checkout (git ls-files: {result.stderr.decode(errors='replace').strip()}); "
+            "provisioning's fingerprint covers tracked files only: run `pulumi up` from a clone"
+        )
+    return sorted({name for name in result.stdout.decode().split("\0") if name})
 
 
 def content_hash(root: Path, folders: Iterable[str] = PROVISIONING_INPUTS) -> str:
-    """sha256 over sorted relative paths and contents; a missing folder simply adds nothing."""
+    """sha256 over sorted relative paths and contents of the tracked inputs and provisioning code."""
     digest = hashlib.sha256()
-    files = sorted(
-        (path for folder in sorted(set(folders)) for path in _files_under(root, folder)),
-        key=lambda path: path.relative_to(root).as_posix(),
-    )
-    for path in files:
+    for name in tracked_files(root, [*folders, *entry_point_modules(root)]):
+        path = root / name
+        if not path.is_file():
+            continue  # deleted in the working tree, not yet in the index: not shipped
         content = path.read_bytes()
         # Length-prefixed fields: moving bytes between a name and a content changes the hash.
-        name = path.relative_to(root).as_posix().encode()
-        digest.update(len(name).to_bytes(8, "big") + name)
+        encoded = name.encode()
+        digest.update(len(encoded).to_bytes(8, "big") + encoded)
         digest.update(len(content).to_bytes(8, "big") + content)
     return digest.hexdigest()

@@ -16,6 +16,8 @@ class DeployKeyArgs:
     # An admin's own public key, added next to the generated one (never replaces it: `pulumi up`
     # needs a private key it holds to provision the VM).
     extra_public_key: str | None = None
+    # With deletion protection: a destroy would otherwise drop the key the VM trusts.
+    protect: bool = False
 
 
 def ssh_keys_metadata(user: str, public_keys: list[str]) -> str:
@@ -30,7 +32,11 @@ class DeployKey(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DeployKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:ssh:DeployKey", name, None, opts)
-        key = tls.PrivateKey(f"{name}-ed25519", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self))
+        key = tls.PrivateKey(
+            f"{name}-ed25519",
+            algorithm="ED25519",
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
         # The provider already marks it secret; saying it here keeps it secret under any engine.
         self.private_key_openssh = pulumi.Output.secret(key.private_key_openssh)
         self.public_key_openssh = key.public_key_openssh.apply(lambda text: f"{text.strip()} {KEY_COMMENT}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
+from stacks.apis import child_options
 from stacks.firewall_plan import FirewallRuleSpec
 
 SUBNET_CIDR = "10.10.0.0/24"
@@ -19,6 +21,8 @@ class NetworkArgs:
     # Firewall rules apply only to instances carrying this network tag.
     vm_tag: str
     rules: tuple[FirewallRuleSpec, ...]
+    # The project's APIs: every resource here waits for them.
+    after: Sequence[pulumi.Resource] = ()
 
 
 class Network(pulumi.ComponentResource):
@@ -28,7 +32,7 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:gcp:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, args.after)
 
         # Custom mode: no auto-created subnet in every region, and no default allow rules (CIS 3.1).
         self.vpc = gcp.compute.Network(

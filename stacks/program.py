@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,13 +10,20 @@ import pulumi
 
 from config import edge
 from config.services import SERVICES, Exposure
-from config.stack_settings import StackSettings
+from config.stack_layout import DATA_DISK_DEVICE_PATH
+from config.stack_settings import StackConfigError, StackSettings
 from stacks.access_commands import edge_url, http_url, ssh_command, tunnel_command
+from stacks.apis import ProjectApis
+from stacks.backup_bucket import BackupBucket, BackupBucketArgs
 from stacks.compute import Compute, ComputeArgs
-from stacks.content_hash import content_hash
+from stacks.content_hash import NotAGitCheckoutError, content_hash
+from stacks.data_disk import DataDisk, DataDiskArgs
 from stacks.deploy_key import DeployKey, DeployKeyArgs
+from stacks.disk_guard import ExistingDisks, refuse_shrinking
 from stacks.firewall_plan import planned_firewall_rules
+from stacks.naming import GcpIds, name_prefix, resource_labels
 from stacks.network import Network, NetworkArgs
+from stacks.project_file import ROOT_FROM_MAIN, VIRTUALENV_PYTHON
 from stacks.provisioning import Provisioning, ProvisioningArgs
 from stacks.stack_config import load_stack_settings
 
@@ -25,29 +31,69 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VM_TAG = "mlops-vm"
 
 
-def name_prefix(stack: str) -> str:
-    """A GCP-safe prefix from the stack name (service account ids allow 6-30 of a-z0-9-)."""
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", stack.lower()).strip("-")[:18].rstrip("-")
-    return f"mlops-{cleaned or 'stack'}"
+@dataclass(frozen=True)
+class Infrastructure:
+    """The GCP side: APIs, network, key, data disk, VM, backup bucket."""
 
-
-def resource_labels(settings: StackSettings, stack: str) -> dict[str, str]:
-    cleaned = re.sub(r"[^a-z0-9_-]+", "-", stack.lower())[:63]
-    return {**settings.labels, "managed-by": "pulumi", "stack": cleaned}
+    apis: ProjectApis
+    network: Network
+    deploy_key: DeployKey
+    data_disk: DataDisk
+    compute: Compute
+    backup: BackupBucket
 
 
 @dataclass(frozen=True)
 class StackOutputs:
-    network: Network
-    deploy_key: DeployKey
-    compute: Compute
+    infrastructure: Infrastructure
     provisioning: Provisioning
     outputs: dict[str, pulumi.Output[str]]
 
 
 def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> StackOutputs:
+    """Refuse what GCE cannot do (shrink a disk), then declare everything and the outputs."""
+    ids = GcpIds.of(stack)
+    existing = ExistingDisks.look_up(settings, ids)
+    refuse_shrinking(settings, existing)
+    infrastructure = declare_infrastructure(settings, stack, ids, existing)
+    compute = infrastructure.compute
+    ip = compute.address.address
+    options = infrastructure.backup.bucket.name.apply(
+        lambda bucket: (*provision_options(settings), *host_options(bucket))
+    )
+    provisioning = Provisioning(
+        name_prefix(stack),
+        ProvisioningArgs(
+            host=ip,
+            user=settings.deploy_user,
+            private_key_openssh=infrastructure.deploy_key.private_key_openssh,
+            host_key=compute.host_key,
+            vm_id=compute.instance.id,
+            files_hash=content_hash(repo_root),
+            python=VIRTUALENV_PYTHON,
+            dir=ROOT_FROM_MAIN,
+            firewall_rules=infrastructure.network.firewall_rules,
+            options=options,
+            protect=settings.deletion_protection,
+        ),
+    )
+    outputs = _outputs(settings, stack, ip, infrastructure, provisioning)
+    return StackOutputs(infrastructure=infrastructure, provisioning=provisioning, outputs=outputs)
+
+
+def declare_infrastructure(
+    settings: StackSettings, stack: str, ids: GcpIds, existing: ExistingDisks
+) -> Infrastructure:
     prefix = name_prefix(stack)
     labels = resource_labels(settings, stack)
+    # Deletion protection also protects the stateful resources in Pulumi: `pulumi destroy` (its
+    # preview first) stops at a protected resource before deleting anything. The engine's delete
+    # step refuses a protected resource ahead of its preview/no-preview branch (DeleteStep.Apply
+    # in pulumi/pulumi's pkg/resource/deploy/step.go), and a replacement of one is refused at
+    # planning (step_generator.go: "unable to replace resource ... marked for protection").
+    protect = settings.deletion_protection
+    apis = ProjectApis(f"{prefix}-apis", settings.project)
+    after: Sequence[pulumi.Resource] = apis.services
     network = Network(
         prefix,
         NetworkArgs(
@@ -55,50 +101,81 @@ def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> 
             region=settings.region,
             vm_tag=VM_TAG,
             rules=planned_firewall_rules(settings),
+            after=after,
         ),
     )
     deploy_key = DeployKey(
-        prefix, DeployKeyArgs(deploy_user=settings.deploy_user, extra_public_key=settings.ssh_public_key)
-    )
-    compute = Compute(
         prefix,
-        ComputeArgs(
+        DeployKeyArgs(
+            deploy_user=settings.deploy_user, extra_public_key=settings.ssh_public_key, protect=protect
+        ),
+    )
+    data_disk = DataDisk(
+        prefix,
+        DataDiskArgs(
             project=settings.project,
             region=settings.region,
             zone=settings.zone,
-            name_prefix=prefix,
-            machine_type=settings.machine_type,
-            boot_image=settings.boot_image,
-            boot_disk_size_gb=settings.boot_disk_size_gb,
-            subnetwork=network.subnet.self_link,
-            vm_tag=VM_TAG,
-            ssh_keys_metadata=deploy_key.ssh_keys_metadata,
+            name=ids.data_disk,
+            size_gb=settings.data_disk_size_gb,
+            disk_type=settings.data_disk_type,
+            snapshot_retention_days=settings.snapshot_retention_days,
+            retain=settings.retain_data_disk,
+            protect=protect,
             labels=labels,
-            spot=settings.spot,
-            deletion_protection=settings.deletion_protection,
+            existing_id=existing.data.id if existing.data else None,
+            after=after,
         ),
     )
-    ip = compute.address.address
-    provisioning = Provisioning(
+    compute = Compute(prefix, _compute_args(settings, ids, labels, network, deploy_key, data_disk, after))
+    backup = BackupBucket(
         prefix,
-        ProvisioningArgs(
-            host=ip,
-            user=settings.deploy_user,
-            private_key_openssh=deploy_key.private_key_openssh,
-            vm_id=compute.instance.id,
-            files_hash=content_hash(repo_root),
-            python=sys.executable,
-            repo_root=str(repo_root),
-            options=provision_options(settings),
+        BackupBucketArgs(
+            project=settings.project,
+            region=settings.region,
+            writer_email=compute.service_account.email,
+            retention_days=settings.backup_retention_days,
+            retain=settings.retain_data_disk,
+            protect=protect,
+            labels=labels,
+            after=after,
         ),
     )
-    return StackOutputs(
-        network=network,
-        deploy_key=deploy_key,
-        compute=compute,
-        provisioning=provisioning,
-        outputs=_outputs(settings, stack, ip, deploy_key, provisioning),
+    return Infrastructure(apis, network, deploy_key, data_disk, compute, backup)
+
+
+def _compute_args(
+    settings: StackSettings,
+    ids: GcpIds,
+    labels: dict[str, str],
+    network: Network,
+    deploy_key: DeployKey,
+    data_disk: DataDisk,
+    after: Sequence[pulumi.Resource],
+) -> ComputeArgs:
+    return ComputeArgs(
+        project=settings.project,
+        region=settings.region,
+        zone=settings.zone,
+        service_account_id=ids.service_account,
+        instance_name=ids.instance,
+        machine_type=settings.machine_type,
+        boot_image=settings.boot_image,
+        boot_disk_size_gb=settings.boot_disk_size_gb,
+        subnetwork=network.subnet.self_link,
+        vm_tag=VM_TAG,
+        ssh_keys_metadata=deploy_key.ssh_keys_metadata,
+        data_disk=data_disk.disk.self_link,
+        labels=labels,
+        spot=settings.spot,
+        deletion_protection=settings.deletion_protection,
+        after=after,
     )
+
+
+def host_options(backup_bucket: str) -> tuple[str, ...]:
+    """Where the host keeps its data (the attached data disk) and sends its backups."""
+    return ("--data-disk-device", DATA_DISK_DEVICE_PATH, "--backup-target", f"gs://{backup_bucket}")
 
 
 def provision_options(settings: StackSettings) -> tuple[str, ...]:
@@ -127,7 +204,11 @@ ACME_NOTE = (
 
 
 def _outputs(
-    settings: StackSettings, stack: str, ip: pulumi.Output[str], key: DeployKey, provisioning: Provisioning
+    settings: StackSettings,
+    stack: str,
+    ip: pulumi.Output[str],
+    infrastructure: Infrastructure,
+    provisioning: Provisioning,
 ) -> dict[str, pulumi.Output[str]]:
     user = settings.deploy_user
     grafana = SERVICES.grafana
@@ -145,8 +226,11 @@ def _outputs(
         "grafanaUrl": grafana_url,
         "sshCommand": ip.apply(lambda host: ssh_command(stack, user, host)),
         "sshKnownHostsLine": pulumi.Output.concat(ip, " ", provisioning.host_key),
-        "sshPrivateKey": key.private_key_openssh,
+        "sshPrivateKey": infrastructure.deploy_key.private_key_openssh,
         "grafanaAdminPassword": provisioning.grafana_admin_password,
+        # The MLflow tunnel ends at MLflow's login (user `admin`): its password, kept secret.
+        "mlflowAdminPassword": provisioning.mlflow_admin_password,
+        "backupBucket": infrastructure.backup.bucket.name,
     }
     tunneled = [*SERVICES.internal()]
     if not settings.service_is_public(grafana.name):
@@ -163,6 +247,11 @@ def _tunnel(ip: pulumi.Output[str], stack: str, user: str, port: int) -> pulumi.
 def main() -> None:
     """Entry point of `pulumi up`: validate the settings first, then declare and export."""
     settings = load_stack_settings()
-    stack = deploy(settings, pulumi.get_stack())
+    try:
+        stack = deploy(settings, pulumi.get_stack())
+    except (StackConfigError, NotAGitCheckoutError) as error:
+        pulumi.log.error(str(error))
+        # RunError ends the program with the message alone, without Pulumi's traceback dump.
+        raise pulumi.RunError(str(error)) from None
     for name, value in stack.outputs.items():
         pulumi.export(name, value)

@@ -8,11 +8,21 @@ gcp:region, gcp:zone) belong to the Google provider and are set per stack, not d
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, get_args, get_origin
 
 from pydantic.fields import FieldInfo
 
 from config.stack_settings import PROJECT_NAME, StackSettings
+
+# The repo's virtualenv (`make venv`), relative to the project root: the program imports `config`
+# and `stacks` from it, and provisioning runs its interpreter.
+VIRTUALENV = ".venv"
+VIRTUALENV_PYTHON = f"{VIRTUALENV}/bin/python"
+# The program's folder: Pulumi runs it as __main__, and starts provider plugins in it.
+MAIN = "stacks/"
+# The project root seen from there (`dir` of commands that must run at the repo root).
+ROOT_FROM_MAIN = posixpath.relpath(".", MAIN)
 
 # Pulumi's config schema types for the Python types the settings use.
 _SCHEMA_TYPES = {str: "string", int: "integer", bool: "boolean", list: "array"}
@@ -54,9 +64,8 @@ def pulumi_project() -> dict[str, Any]:
         "description": "GCP network, hardened VM and provisioning of the MLOps container stack.",
         "runtime": {
             "name": "python",
-            # The repo's virtualenv (`make venv`): the program imports `config` and `stacks` from it.
-            "options": {"toolchain": "pip", "virtualenv": ".venv"},
+            "options": {"toolchain": "pip", "virtualenv": VIRTUALENV},
         },
-        "main": "stacks/",
+        "main": MAIN,
         "config": config,
     }

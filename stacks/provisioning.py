@@ -1,10 +1,18 @@
 """The provisioning concern: wait for SSH on the new VM, then run the provisioning entry point.
 
-1. `remote.Command` connects with the deploy key (retrying while the VM boots), waits for boot
-   to finish and prints the VM's ED25519 host key: trust on first contact, recorded in state.
+1. `remote.Command` connects with the deploy key (retrying while the VM boots), checking the
+   VM's ED25519 host key that GCE published as a guest attribute (stacks/host_key.py), after the
+   firewall rules exist, and waits for boot to finish.
 2. `local.Command` runs `python -m stacks.provision` on this machine against the VM, pinned to
-   that host key. Secrets travel only in its environment, never in argv (argv is visible in
+   the same host key. Secrets travel only in its environment, never in argv (argv is visible in
    `ps` and in Pulumi's diff of the `create` string).
+
+Nothing in the command's inputs names this machine: the interpreter is the project's virtualenv
+relative to the repo root, and `dir` is the repo root relative to the program's folder, which is
+the working directory the Pulumi engine gives provider plugins (the project's `main` folder).
+A `pulumi up` from another checkout or machine then sees no change and re-runs nothing.
+`ignore_changes` on an absolute `dir` would not do: the engine would keep the first machine's
+path and run the update there (or in a stale checkout at that path).
 """
 
 from __future__ import annotations
@@ -25,11 +33,8 @@ SSH_DIAL_ERROR_LIMIT = 40
 SSH_PER_DIAL_TIMEOUT_SECONDS = 15
 WAIT_FOR_SSH_TIMEOUT = "15m"
 PROVISION_TIMEOUT = "40m"
-# Wait for boot to settle (apt and the guest agent busy otherwise), then print `type base64`.
-READ_HOST_KEY = (
-    "timeout 300 systemctl is-system-running --wait >/dev/null 2>&1 || true; "
-    "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub"
-)
+# Wait for boot to settle (apt and the guest agent busy otherwise).
+WAIT_FOR_BOOT = "timeout 300 systemctl is-system-running --wait >/dev/null 2>&1 || true; echo booted"
 PASSWORD_LENGTH = 32
 
 
@@ -46,13 +51,20 @@ class ProvisioningArgs:
     host: pulumi.Input[str]
     user: str
     private_key_openssh: pulumi.Input[str]
+    # `ssh-ed25519 <base64>`, as GCE published it: both commands trust this key only.
+    host_key: pulumi.Input[str]
     vm_id: pulumi.Input[str]
     files_hash: str
-    # The virtualenv's interpreter that runs the program: the entry point needs the same packages.
+    # The virtualenv's interpreter (the entry point needs the program's packages), relative to `dir`.
     python: str
-    repo_root: str
-    # Entry point options from the stack config: public optional services, the edge's domain.
-    options: tuple[str, ...] = ()
+    # The repo root, relative to the provider's working directory.
+    dir: str
+    # SSH is reached only once the firewall lets it through.
+    firewall_rules: Sequence[pulumi.Resource]
+    # Entry point options: public optional services, the edge's domain, data disk, backup target.
+    options: pulumi.Input[Sequence[str]] = ()
+    # With deletion protection: a destroy would otherwise forget the passwords the stack runs with.
+    protect: bool = False
 
 
 class Provisioning(pulumi.ComponentResource):
@@ -64,21 +76,24 @@ class Provisioning(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ProvisioningArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:provisioning:Provisioning", name, None, opts)
-        self.grafana_admin_password = self._password(f"{name}-grafana-admin")
-        self.mlflow_admin_password = self._password(f"{name}-mlflow-admin")
+        self.grafana_admin_password = self._password(f"{name}-grafana-admin", args.protect)
+        self.mlflow_admin_password = self._password(f"{name}-mlflow-admin", args.protect)
+        self.host_key = pulumi.Output.from_input(args.host_key)
         self.wait_for_ssh = self._wait_for_ssh(name, args)
-        self.host_key = self.wait_for_ssh.stdout.apply(lambda text: text.strip())
         self.provision = self._provision(name, args)
         self.register_outputs({"host_key": self.host_key})
 
-    def _password(self, name: str) -> pulumi.Output[str]:
+    def _password(self, name: str, protect: bool) -> pulumi.Output[str]:
         password = random.RandomPassword(
-            name, length=PASSWORD_LENGTH, special=False, opts=pulumi.ResourceOptions(parent=self)
+            name,
+            length=PASSWORD_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect),
         )
         return pulumi.Output.secret(password.result)
 
     def _wait_for_ssh(self, name: str, args: ProvisioningArgs) -> remote.Command:
-        """Connect with the deploy key (retrying while the VM boots) and print its host key."""
+        """Connect with the deploy key (retrying while the VM boots), trusting the published host key."""
         timeouts = pulumi.CustomTimeouts(create=WAIT_FOR_SSH_TIMEOUT, update=WAIT_FOR_SSH_TIMEOUT)
         return remote.Command(
             f"{name}-wait-for-ssh",
@@ -87,22 +102,24 @@ class Provisioning(pulumi.ComponentResource):
                 port=SSH_PORT,
                 user=args.user,
                 private_key=args.private_key_openssh,
+                host_key=self.host_key,
                 dial_error_limit=SSH_DIAL_ERROR_LIMIT,
                 per_dial_timeout=SSH_PER_DIAL_TIMEOUT_SECONDS,
             ),
-            create=READ_HOST_KEY,
-            # A new VM (new id) has a new host key: read it again.
+            create=WAIT_FOR_BOOT,
+            # A new VM (new id) boots again: wait for it again.
             triggers=[args.vm_id],
-            # The output is a public host key: safe to show.
             logging=remote.Logging.STDOUT_AND_STDERR,
             add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
+            opts=pulumi.ResourceOptions(
+                parent=self, custom_timeouts=timeouts, depends_on=list(args.firewall_rules)
+            ),
         )
 
     def _provision(self, name: str, args: ProvisioningArgs) -> local.Command:
         """Run the entry point on this machine against the VM; secrets only in its environment."""
-        command = pulumi.Output.from_input(args.host).apply(
-            lambda host: provision_command(args.python, host, args.user, options=args.options)
+        command = pulumi.Output.all(args.host, args.options).apply(
+            lambda values: provision_command(args.python, values[0], args.user, options=values[1])
         )
         timeouts = pulumi.CustomTimeouts(create=PROVISION_TIMEOUT, update=PROVISION_TIMEOUT)
         return local.Command(
@@ -110,7 +127,7 @@ class Provisioning(pulumi.ComponentResource):
             create=command,
             # Same run on update: the playbooks are idempotent.
             update=command,
-            dir=args.repo_root,
+            dir=args.dir,
             environment={
                 ENV_PRIVATE_KEY: pulumi.Output.secret(args.private_key_openssh),
                 ENV_HOST_KEY: self.host_key,

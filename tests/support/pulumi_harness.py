@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import json_format
 from pulumi.runtime.mocks import MockMonitor
 
 from config.stack_settings import PROJECT_NAME
@@ -30,7 +31,8 @@ FAKE_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nFAKEPRIVATEKEYMATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
 )
 FAKE_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFAKEPUBLIC"
-FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFAKEHOST"
+FAKE_HOST_KEY_BASE64 = "AAAAC3NzaC1lZDI1NTE5AAAAIFAKEHOST"
+FAKE_HOST_KEY = f"ssh-ed25519 {FAKE_HOST_KEY_BASE64}"
 
 INSTANCE = "gcp:compute/instance:Instance"
 FIREWALL = "gcp:compute/firewall:Firewall"
@@ -43,6 +45,22 @@ PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 REMOTE_COMMAND = "command:remote:Command"
 LOCAL_COMMAND = "command:local:Command"
+SERVICE = "gcp:projects/service:Service"
+DISK = "gcp:compute/disk:Disk"
+RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
+POLICY_ATTACHMENT = "gcp:compute/diskResourcePolicyAttachment:DiskResourcePolicyAttachment"
+BUCKET = "gcp:storage/bucket:Bucket"
+BUCKET_IAM_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+GET_DISK = "gcp:compute/getDisk:getDisk"
+GET_GUEST_ATTRIBUTES = "gcp:compute/getInstanceGuestAttributes:getInstanceGuestAttributes"
+
+
+def guest_attributes(host_key_base64: str | None = FAKE_HOST_KEY_BASE64) -> dict[str, Any]:
+    """What the provider answers for `hostkeys/` once the guest agent published the keys."""
+    values = [{"namespace": "hostkeys", "key": "ecdsa-sha2-nistp256", "value": "AAAAE2VjZHNh"}]
+    if host_key_base64 is not None:
+        values.append({"namespace": "hostkeys", "key": "ssh-ed25519", "value": host_key_base64})
+    return {"queryPath": "hostkeys/", "queryValues": values}
 
 
 def stack_files() -> list[Path]:
@@ -75,15 +93,30 @@ def engine_config(stack_file: Path, overrides: Mapping[str, Any] | None = None) 
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    """Resources get their inputs plus computed values; invokes answer from `answers`.
+
+    `answers` maps an invoke token to a function of its arguments (no entry: an empty result).
+    With `computed=False` (a first preview) nothing a provider computes is known.
+    """
+
+    def __init__(self, answers: Mapping[str, Any] | None = None, computed: bool = True) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.answers = {GET_GUEST_ATTRIBUTES: lambda _args: guest_attributes(), **(answers or {})}
+        self.computed = computed
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.inputs[(args.typ, args.name)] = dict(args.inputs)
+        if not self.computed:
+            # A resource still to be created: no id, nothing computed.
+            return None, dict(args.inputs)
         return f"{args.name}-id", {**args.inputs, **self._computed(args)}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+        self.calls.append((args.token, dict(args.args)))
+        answer = self.answers.get(args.token)
+        # No check failures (the mock monitor iterates this list).
+        return (answer(dict(args.args)) if answer else {}), []
 
     @staticmethod
     def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
@@ -91,6 +124,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         link = f"https://www.googleapis.com/compute/v1/projects/{TEST_GCP_PROJECT}/x/{args.name}"
         computed: dict[str, dict[str, Any]] = {
             NETWORK: {"selfLink": link},
+            DISK: {"selfLink": link, "name": args.inputs.get("name")},
+            RESOURCE_POLICY: {"name": args.name, "selfLink": link},
+            BUCKET: {"name": f"{args.name}-a1b2c3d"},
+            INSTANCE: {"name": args.inputs.get("name")},
             SUBNETWORK: {"selfLink": link},
             ADDRESS: {"address": FAKE_IP},
             SERVICE_ACCOUNT: {
@@ -115,7 +152,13 @@ class Registration:
     dependencies: list[str]
     additional_secret_outputs: list[str]
     create_timeout: str
+    protect: bool
+    delete_before_replace: bool
+    retain_on_delete: bool
+    import_id: str
     inputs: dict[str, Any] = field(default_factory=dict)
+    # The inputs as the engine received them (unknown values as Pulumi's sentinels).
+    wire_inputs: dict[str, Any] = field(default_factory=dict)
 
 
 class RecordingMonitor(MockMonitor):
@@ -139,7 +182,12 @@ class RecordingMonitor(MockMonitor):
                     dependencies=list(request.dependencies),
                     additional_secret_outputs=list(request.additionalSecretOutputs),
                     create_timeout=request.customTimeouts.create,
+                    protect=request.protect,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    retain_on_delete=request.retainOnDelete,
+                    import_id=request.importId,
                     inputs=self.recording_mocks.inputs.get((request.type, request.name), {}),
+                    wire_inputs=json_format.MessageToDict(request.object),
                 )
             )
             return response
@@ -150,6 +198,7 @@ class Deployment:
     registrations: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: set[str]
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def of_type(self, resource_type: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == resource_type]
@@ -166,17 +215,25 @@ class Deployment:
         return next(i for i, r in enumerate(self.registrations) if r.type == resource_type)
 
 
-def configure_engine(config: Mapping[str, str], stack: str) -> RecordingMonitor:
-    mocks = RecordingMocks()
+def configure_engine(
+    config: Mapping[str, str], stack: str, mocks: RecordingMocks | None = None, preview: bool = False
+) -> RecordingMonitor:
+    mocks = mocks or RecordingMocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config))
     return monitor
 
 
-def run_program(config: Mapping[str, str], stack: str = "dev", repo_root: Path = REPO_ROOT) -> Deployment:
+def run_program(
+    config: Mapping[str, str],
+    stack: str = "dev",
+    repo_root: Path = REPO_ROOT,
+    mocks: RecordingMocks | None = None,
+    preview: bool = False,
+) -> Deployment:
     """Validate settings and declare every resource, as `pulumi up` would, then resolve the outputs."""
-    monitor = configure_engine(config, stack)
+    monitor = configure_engine(config, stack, mocks, preview)
     collected: dict[str, Any] = {}
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
@@ -190,4 +247,5 @@ def run_program(config: Mapping[str, str], stack: str = "dev", repo_root: Path =
         return pulumi.Output.from_input(asyncio.ensure_future(resolve()))
 
     program()
-    return Deployment(monitor.registrations, collected["values"], collected["secrets"])
+    calls = monitor.recording_mocks.calls
+    return Deployment(monitor.registrations, collected["values"], collected["secrets"], calls)

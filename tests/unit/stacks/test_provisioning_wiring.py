@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import itertools
 import shlex
-import shutil
 from pathlib import Path
 
 import pytest
 
 from config import edge
-from stacks.content_hash import PROVISIONING_INPUTS, content_hash
+from config.stack_layout import DATA_DISK_DEVICE_PATH
+from stacks import host_key
+from stacks.content_hash import content_hash
+from stacks.naming import GcpIds
+from tests.support.git_checkout import make_checkout
 from tests.support.policy_harness import SECRET_SIGNATURE, unwrap_secrets
 from tests.support.pulumi_harness import (
     FAKE_HOST_KEY,
     FAKE_IP,
     FAKE_PRIVATE_KEY,
+    FIREWALL,
+    GET_GUEST_ATTRIBUTES,
     INSTANCE,
     LOCAL_COMMAND,
     RANDOM_PASSWORD,
     REMOTE_COMMAND,
+    REPO_ROOT,
     Deployment,
+    RecordingMocks,
     engine_config,
+    guest_attributes,
+    project_file,
     run_program,
     stack_files,
 )
@@ -49,7 +58,7 @@ def test_waits_for_ssh_with_the_deploy_key_retries_and_a_timeout(deployment: Dep
     assert connection["dialErrorLimit"] >= 10
     assert connection["perDialTimeout"] > 0
     assert wait.create_timeout  # an overall limit on top of the dial retries
-    assert "/etc/ssh/ssh_host_ed25519_key.pub" in wait.inputs["create"]
+    assert "systemctl is-system-running --wait" in wait.inputs["create"]
     assert wait.inputs["addPreviousOutputInEnv"] is False
     assert wait.inputs["triggers"] == [f"{deployment.one(INSTANCE).name}-id"]
 
@@ -58,7 +67,10 @@ def test_entry_point_gets_the_address_in_argv_and_secrets_only_in_env(deployment
     run = deployment.one(LOCAL_COMMAND)
     argv = shlex.split(run.inputs["create"])
     address = ["-m", "stacks.provision", "--host", FAKE_IP, "--port", "22", "--user", "deploy"]
-    assert argv[1:] == [*address, "--public", "grafana"]  # Pulumi.dev.yaml makes Grafana public
+    bucket = deployment.outputs["backupBucket"]
+    host = ["--data-disk-device", DATA_DISK_DEVICE_PATH, "--backup-target", f"gs://{bucket}"]
+    # Pulumi.dev.yaml makes Grafana public.
+    assert argv[1:] == [*address, "--public", "grafana", *host]
     assert Path(argv[0]).name.startswith("python")
     assert run.inputs["update"] == run.inputs["create"]
 
@@ -67,7 +79,7 @@ def test_entry_point_gets_the_address_in_argv_and_secrets_only_in_env(deployment
     environment = unwrap_secrets(run.inputs["environment"])
     assert set(environment) == set(SECRET_ENV)
     assert environment["MLOPS_SSH_PRIVATE_KEY"] == FAKE_PRIVATE_KEY
-    assert environment["MLOPS_SSH_HOST_KEY"] == FAKE_HOST_KEY  # read by the wait command, stripped
+    assert environment["MLOPS_SSH_HOST_KEY"] == FAKE_HOST_KEY  # published by GCE, never scanned
     passwords = {r.name: r for r in deployment.of_type(RANDOM_PASSWORD)}
     assert environment["MLOPS_GRAFANA_ADMIN_PASSWORD"] == "generated-password-of-mlops-dev-grafana-admin"
     assert environment["MLOPS_MLFLOW_ADMIN_PASSWORD"] == "generated-password-of-mlops-dev-mlflow-admin"
@@ -96,80 +108,101 @@ def test_runs_after_the_vm_answers_on_ssh(deployment: Deployment) -> None:
     assert deployment.one(INSTANCE).urn in wait.dependencies
 
 
+def test_ssh_is_tried_only_once_the_firewall_rules_exist(deployment: Deployment) -> None:
+    wait = deployment.one(REMOTE_COMMAND)
+    rules = deployment.of_type(FIREWALL)
+    assert {rule.name for rule in rules} >= {"mlops-dev-allow-ssh", "mlops-dev-allow-edge"}
+    assert {rule.urn for rule in rules} <= set(wait.dependencies)
+
+
+def test_the_host_key_comes_from_the_instances_guest_attributes(deployment: Deployment) -> None:
+    """GCE publishes the key (guest agent, `hostkeys/ssh-ed25519`): nothing trusts on first contact."""
+    vm = deployment.one(INSTANCE)
+    assert vm.inputs["metadata"]["enable-guest-attributes"] == "TRUE"
+    (call,) = [args for token, args in deployment.calls if token == GET_GUEST_ATTRIBUTES]
+    assert call == {
+        "name": vm.inputs["name"],
+        "zone": vm.inputs["zone"],
+        "project": vm.inputs["project"],
+        "queryPath": "hostkeys/",
+    }
+    connection = unwrap_secrets(deployment.one(REMOTE_COMMAND).inputs["connection"])
+    # pulumi-command parses it with ssh.ParseAuthorizedKey: `type base64`.
+    assert connection["hostKey"] == FAKE_HOST_KEY
+    environment = unwrap_secrets(deployment.one(LOCAL_COMMAND).inputs["environment"])
+    assert environment["MLOPS_SSH_HOST_KEY"] == FAKE_HOST_KEY
+    assert deployment.outputs["sshKnownHostsLine"] == f"{FAKE_IP} {FAKE_HOST_KEY}"
+
+
+def test_a_key_published_late_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host_key, "POLL_DELAY_SECONDS", 0)
+    answers = iter([guest_attributes(None), {}, guest_attributes()])
+    mocks = RecordingMocks({GET_GUEST_ATTRIBUTES: lambda _args: next(answers)})
+    deployment = run_program(engine_config(stack_files()[0]), mocks=mocks)
+    assert len([token for token, _ in deployment.calls if token == GET_GUEST_ATTRIBUTES]) == 3
+    assert unwrap_secrets(deployment.one(REMOTE_COMMAND).inputs["connection"])["hostKey"] == FAKE_HOST_KEY
+
+
+def test_a_key_never_published_stops_with_the_instance_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host_key, "POLL_DELAY_SECONDS", 0)
+    monkeypatch.setattr(host_key, "POLL_ATTEMPTS", 4)
+    mocks = RecordingMocks({GET_GUEST_ATTRIBUTES: lambda _args: guest_attributes(None)})
+    with pytest.raises(host_key.HostKeyMissingError) as caught:
+        run_program(engine_config(stack_files()[0]), mocks=mocks)
+    instance = GcpIds.of("dev").instance
+    assert f"instance {instance} in europe-west1-b published no ssh-ed25519 host key" in str(caught.value)
+    assert len([token for token, _ in mocks.calls if token == GET_GUEST_ATTRIBUTES]) == 4
+
+
+def test_nothing_is_read_at_a_first_preview() -> None:
+    """At preview the instance has no name yet: no guest attribute read, the key stays unknown."""
+    mocks = RecordingMocks(computed=False)
+    run_program(engine_config(stack_files()[0]), mocks=mocks, preview=True)
+    assert not [token for token, _ in mocks.calls if token == GET_GUEST_ATTRIBUTES]
+
+
 def test_triggers_are_the_files_hash_and_the_vm_id(deployment: Deployment) -> None:
     run = deployment.one(LOCAL_COMMAND)
-    repo_root = Path(run.inputs["dir"])
-    assert run.inputs["triggers"] == [content_hash(repo_root), f"{deployment.one(INSTANCE).name}-id"]
+    assert run.inputs["triggers"] == [content_hash(REPO_ROOT), f"{deployment.one(INSTANCE).name}-id"]
 
 
-def make_tree(root: Path) -> None:
-    for folder in PROVISIONING_INPUTS:
-        (root / folder / "sub").mkdir(parents=True)
-        (root / folder / "sub" / "file.txt").write_text(f"content of {folder}\n")
-    (root / "playbooks" / "site.yml").write_text("- hosts: all\n")
+def test_the_command_names_no_path_of_this_machine(deployment: Deployment) -> None:
+    """Another checkout or machine must see the same inputs, or every `pulumi up` re-provisions."""
+    run = deployment.one(LOCAL_COMMAND)
+    argv = shlex.split(run.inputs["create"])
+    assert argv[0] == ".venv/bin/python"
+    # The one absolute path is the data disk's device on the VM, from config/.
+    assert [part for part in argv if Path(part).is_absolute()] == [DATA_DISK_DEVICE_PATH]
+    assert str(REPO_ROOT) not in run.inputs["create"]
+    # The provider starts in the program's folder (`main`); `dir` leads from there to the repo root.
+    assert not Path(run.inputs["dir"]).is_absolute()
+    main = project_file()["main"]
+    assert (REPO_ROOT / main / run.inputs["dir"]).resolve() == REPO_ROOT
+    assert (REPO_ROOT / run.inputs["dir"]).resolve() != REPO_ROOT  # relative to main, not the root
+    venv = project_file()["runtime"]["options"]["virtualenv"]
+    assert argv[0] == f"{venv}/bin/python"
 
 
-def test_a_changed_file_changes_the_trigger_and_an_unchanged_tree_does_not(tmp_path: Path) -> None:
+def test_a_changed_tracked_file_changes_the_trigger_and_an_untracked_one_does_not(tmp_path: Path) -> None:
     config = engine_config(stack_files()[0])
-    make_tree(tmp_path)
+    root = make_checkout(tmp_path / "repo")
 
     def trigger() -> str:
-        value = run_program(config, repo_root=tmp_path).one(LOCAL_COMMAND).inputs["triggers"][0]
+        value = run_program(config, repo_root=root).one(LOCAL_COMMAND).inputs["triggers"][0]
         assert isinstance(value, str)
         return value
 
     first = trigger()
+    (root / "playbooks" / "untracked.yml").write_text("- hosts: all\n")
     assert trigger() == first
-    (tmp_path / "playbooks" / "site.yml").write_text("- hosts: all\n  become: true\n")
-    changed = trigger()
-    assert changed != first
-    (tmp_path / "dashboards" / "new.json").write_text("{}")
-    assert trigger() != changed
-
-
-def test_content_hash_ignores_caches_and_files_outside_the_inputs(tmp_path: Path) -> None:
-    make_tree(tmp_path)
-    before = content_hash(tmp_path)
-    (tmp_path / "app" / "__pycache__").mkdir()
-    (tmp_path / "app" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
-    (tmp_path / "config" / "stale.pyc").write_bytes(b"\0")
-    (tmp_path / "README.md").write_text("not shipped")
-    assert content_hash(tmp_path) == before
-
-
-def test_content_hash_depends_on_paths_not_only_contents(tmp_path: Path) -> None:
-    make_tree(tmp_path)
-    before = content_hash(tmp_path)
-    shutil.move(tmp_path / "app" / "sub" / "file.txt", tmp_path / "app" / "sub" / "renamed.txt")
-    assert content_hash(tmp_path) != before
-
-
-def test_content_hash_is_independent_of_creation_order(tmp_path: Path) -> None:
-    first, second = tmp_path / "a", tmp_path / "b"
-    for root, names in ((first, ["x", "y", "z"]), (second, ["z", "x", "y"])):
-        for name in names:
-            (root / "config").mkdir(parents=True, exist_ok=True)
-            (root / "config" / name).write_text(name)
-    assert content_hash(first) == content_hash(second)
+    (root / "stacks" / "provision.py").write_text("# the entry point changed\n")
+    assert trigger() != first
 
 
 def test_environment_names_are_the_ones_the_entry_point_reads() -> None:
     from stacks import provision_env
 
     assert set(provision_env.SECRET_ENV) == set(SECRET_ENV)
-
-
-def test_compose_and_dependency_pins_are_provisioning_inputs(tmp_path: Path) -> None:
-    """The stack is also built from deploy/ and the lock file: changing them must re-provision."""
-    (tmp_path / "deploy").mkdir()
-    (tmp_path / "deploy" / "compose.yml").write_text("services: {}\n")
-    (tmp_path / "constraints.txt").write_text("flask==3.1.3\n")
-    before = content_hash(tmp_path)
-    (tmp_path / "constraints.txt").write_text("flask==3.1.4\n")
-    after_pins = content_hash(tmp_path)
-    assert after_pins != before
-    (tmp_path / "deploy" / "compose.yml").write_text("services: {api: {}}\n")
-    assert content_hash(tmp_path) != after_pins
 
 
 @pytest.mark.parametrize(("public", "expected"), [(["api", "grafana"], ["grafana"]), (["api"], [])])

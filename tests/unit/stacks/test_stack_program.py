@@ -199,9 +199,12 @@ def test_every_resource_sits_under_its_component(deployed: tuple[Deployment, dic
     deployment, _ = deployed
     components = {r.urn: r for r in deployment.registrations if r.type.startswith("mlops:")}
     assert {r.type for r in components.values()} == {
+        "mlops:gcp:ProjectApis",
         "mlops:gcp:Network",
         "mlops:ssh:DeployKey",
+        "mlops:gcp:DataDisk",
         "mlops:gcp:Compute",
+        "mlops:gcp:BackupBucket",
         "mlops:provisioning:Provisioning",
     }
     for registration in deployment.registrations:
