@@ -43,6 +43,9 @@ _MAX_USER_LABELS = 61
 DATA_DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard")
 # Ten years: longer retention is a mistake in days, not a policy.
 MAX_RETENTION_DAYS = 3650
+# Label every data disk and its snapshots carry: how many days a snapshot is kept (the program
+# sets it, the policy pack checks it, and whoever browses snapshots sees when one goes).
+SNAPSHOT_RETENTION_LABEL = "snapshot-retention-days"
 
 
 class StackConfigError(ValueError):

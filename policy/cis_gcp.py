@@ -22,6 +22,7 @@ from pulumi_policy import (
 )
 
 from config.services import SERVICES, Exposure
+from config.stack_settings import SNAPSHOT_RETENTION_LABEL
 
 NETWORK = "gcp:compute/network:Network"
 FIREWALL = "gcp:compute/firewall:Firewall"
@@ -33,6 +34,14 @@ INSTANCE_TYPES = frozenset(
         "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate",
     }
 )
+BUCKET = "gcp:storage/bucket:Bucket"
+# Resources that grant a role on a bucket: one member, a member list, or a whole policy (JSON).
+BUCKET_IAM_MEMBERS = frozenset({"gcp:storage/bucketIAMMember:BucketIAMMember"})
+BUCKET_IAM_BINDINGS = frozenset({"gcp:storage/bucketIAMBinding:BucketIAMBinding"})
+BUCKET_IAM_POLICY = "gcp:storage/bucketIAMPolicy:BucketIAMPolicy"
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+DISK = "gcp:compute/disk:Disk"
+RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
 SSH_PORT = 22
 RDP_PORT = 3389
 FULL_API_SCOPES = frozenset({"cloud-platform", "https://www.googleapis.com/auth/cloud-platform"})
@@ -208,6 +217,68 @@ def shielded_vm(args: ResourceValidationArgs, report_violation: ReportViolation)
             report_violation(f"Shielded VM: {flag} must not be false (CIS GCP 4.8).", None)
 
 
+# --- CIS GCP 5.x: Cloud Storage buckets ----------------------------------------------------------
+
+
+def _public_members(args: ResourceValidationArgs) -> list[str]:
+    props = args.props
+    if args.resource_type in BUCKET_IAM_MEMBERS:
+        members = [str(props.get("member") or "")]
+    elif args.resource_type in BUCKET_IAM_BINDINGS:
+        members = [str(member) for member in props.get("members") or []]
+    elif args.resource_type == BUCKET_IAM_POLICY:
+        # The policy is JSON text: a public member appears verbatim in it.
+        text = str(props.get("policyData") or "")
+        members = [member for member in PUBLIC_MEMBERS if f'"{member}"' in text]
+    else:
+        return []
+    return [member for member in members if member in PUBLIC_MEMBERS]
+
+
+def bucket_not_public(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == BUCKET and args.props.get("publicAccessPrevention") != "enforced":
+        report_violation("Bucket: set publicAccessPrevention='enforced' (CIS GCP 5.1).", None)
+    for member in _public_members(args):
+        report_violation(
+            f"Bucket IAM grants a role to {member}: buckets are never public (CIS GCP 5.1).", None
+        )
+
+
+def bucket_uniform_access(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == BUCKET and args.props.get("uniformBucketLevelAccess") is not True:
+        report_violation("Bucket: set uniformBucketLevelAccess=true, IAM only, no ACLs (CIS GCP 5.2).", None)
+
+
+# --- Project rule: disks and their snapshots say how long snapshots are kept ----------------------
+
+
+def _retention_days(labels: Any) -> int | None:
+    text = str((labels or {}).get(SNAPSHOT_RETENTION_LABEL) or "")
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def snapshot_retention(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = args.props
+    if args.resource_type == DISK and _retention_days(props.get("labels")) is None:
+        report_violation(f"Disk: label {SNAPSHOT_RETENTION_LABEL} must give its snapshots' days (> 0).", None)
+    if args.resource_type != RESOURCE_POLICY or not props.get("snapshotSchedulePolicy"):
+        return
+    schedule = props["snapshotSchedulePolicy"]
+    raw_days = (schedule.get("retentionPolicy") or {}).get("maxRetentionDays")
+    # Numbers reach policies as floats (protobuf Struct values).
+    if isinstance(raw_days, bool) or not isinstance(raw_days, (int, float)) or raw_days < 1:
+        report_violation("Snapshot schedule: retentionPolicy.maxRetentionDays must be set (>= 1).", None)
+        return
+    days = int(raw_days)
+    labelled = _retention_days((schedule.get("snapshotProperties") or {}).get("labels"))
+    if labelled != days:
+        report_violation(
+            f"Snapshot schedule: label {SNAPSHOT_RETENTION_LABEL} of its snapshots must be {days} "
+            "(its maxRetentionDays).",
+            None,
+        )
+
+
 @dataclass(frozen=True)
 class Rule:
     cis_item: str  # CIS Google Cloud Platform Foundation Benchmark item, "-" for project rules
@@ -239,6 +310,20 @@ RULES: dict[str, Rule] = {
     "cis-4.6-no-ip-forwarding": Rule("4.6", "VMs do not forward IP packets.", no_ip_forwarding),
     "cis-4.8-shielded-vm": Rule(
         "4.8", "VMs are Shielded VMs (secure boot, vTPM, integrity monitoring).", shielded_vm
+    ),
+    "cis-5.1-bucket-not-public": Rule(
+        "5.1",
+        "Buckets enforce public access prevention and grant nothing to allUsers or allAuthenticatedUsers.",
+        bucket_not_public,
+    ),
+    "cis-5.2-bucket-uniform-access": Rule(
+        "5.2", "Buckets use uniform bucket-level access (IAM only, no object ACLs).", bucket_uniform_access
+    ),
+    "snapshot-retention": Rule(
+        "-",
+        f"Disks carry label {SNAPSHOT_RETENTION_LABEL} (days their snapshots are kept); snapshot "
+        "schedules set maxRetentionDays and label their snapshots with the same days.",
+        snapshot_retention,
     ),
     "no-service-port": Rule(
         "-",

@@ -22,11 +22,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from config.stack_settings import SNAPSHOT_RETENTION_LABEL as RETENTION_LABEL
 from stacks.apis import child_options
 
-# Label every disk and snapshot carries: how many days its snapshots are kept (the policy pack
-# checks it, and anyone browsing snapshots sees when one will go).
-RETENTION_LABEL = "snapshot-retention-days"
 # Snapshots start in this UTC hour, when the stack is least busy.
 SNAPSHOT_START_TIME = "03:00"
 

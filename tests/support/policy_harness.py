@@ -1,4 +1,10 @@
-"""Calls a policy's validate function the way the policy engine would, and collects violations."""
+"""Calls a policy's validate function the way the policy engine would, and collects violations.
+
+The props go through pulumi-policy's own deserialization and unknown-checking proxy, as the
+analyzer wraps them (pulumi_policy/policy.py): a policy that touches a value unknown at preview
+raises UnknownValueError, which the engine reports as "can't run policy ... during preview"
+(advisory) instead of running it. `violations` raises PolicyCannotRunError then.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from policy.cis_gcp import RULES
 
@@ -23,11 +31,15 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
+class PolicyCannotRunError(Exception):
+    """The policy touched a value unknown at preview: the engine would skip it, not enforce it."""
+
+
 def violations(policy_name: str, resource_type: str, props: Mapping[str, Any]) -> list[str]:
     reported: list[str] = []
     args = ResourceValidationArgs(
         resource_type=resource_type,
-        props=unwrap_secrets(props),
+        props=unknown_checking_proxy(deserialize_properties(unwrap_secrets(props))),
         urn=f"urn:pulumi:test::mlops-platform::{resource_type}::subject",
         name="subject",
         opts=PolicyResourceOptions(
@@ -44,5 +56,8 @@ def violations(policy_name: str, resource_type: str, props: Mapping[str, Any]) -
     def report_violation(message: str, urn: str | None = None) -> None:
         reported.append(message)
 
-    RULES[policy_name].validate(args, report_violation)
+    try:
+        RULES[policy_name].validate(args, report_violation)
+    except UnknownValueError as error:
+        raise PolicyCannotRunError(f"{policy_name}: {error.message}") from error
     return reported

@@ -92,6 +92,15 @@ def engine_config(stack_file: Path, overrides: Mapping[str, Any] | None = None) 
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
 
 
+class InvokeFailedError(Exception):
+    """Raised by an invoke answer: the provider reports this failure for the call."""
+
+    def __init__(self, reason: str, field: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Resources get their inputs plus computed values; invokes answer from `answers`.
 
@@ -115,8 +124,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.calls.append((args.token, dict(args.args)))
         answer = self.answers.get(args.token)
-        # No check failures (the mock monitor iterates this list).
-        return (answer(dict(args.args)) if answer else {}), []
+        try:
+            # No failures: an empty list (the mock monitor iterates it).
+            return (answer(dict(args.args)) if answer else {}), []
+        except InvokeFailedError as failure:
+            # As the engine reports a provider's failed invoke: the SDK raises it in the program,
+            # which may catch it (a raise here would count as an unhandled RPC error instead).
+            return {}, [(failure.field, failure.reason)]
 
     @staticmethod
     def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:

@@ -7,13 +7,21 @@ from typing import Any
 
 import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE
 
 from config import edge
 from config.services import SERVICES
 from policy.cis_gcp import RULES, policies
-from tests.support.policy_harness import violations
+from tests.support.policy_harness import PolicyCannotRunError, violations
+from tests.support.pulumi_harness import RecordingMocks, engine_config, run_program, stack_files
 
 INSTANCE = "gcp:compute/instance:Instance"
+BUCKET = "gcp:storage/bucket:Bucket"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+BUCKET_BINDING = "gcp:storage/bucketIAMBinding:BucketIAMBinding"
+BUCKET_POLICY = "gcp:storage/bucketIAMPolicy:BucketIAMPolicy"
+DISK = "gcp:compute/disk:Disk"
+RESOURCE_POLICY = "gcp:compute/resourcePolicy:ResourcePolicy"
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
 FIREWALL = "gcp:compute/firewall:Firewall"
 NETWORK = "gcp:compute/network:Network"
@@ -39,6 +47,18 @@ GOOD_SSH_RULE: dict[str, Any] = {
     "sourceRanges": ["203.0.113.0/24"],
 }
 GOOD_NETWORK: dict[str, Any] = {"name": "mlops-vpc", "autoCreateSubnetworks": False}
+GOOD_BUCKET: dict[str, Any] = {"publicAccessPrevention": "enforced", "uniformBucketLevelAccess": True}
+GOOD_MEMBER: dict[str, Any] = {
+    "role": "roles/storage.objectCreator",
+    "member": "serviceAccount:vm@p.iam.gserviceaccount.com",
+}
+GOOD_DISK: dict[str, Any] = {"size": 20, "labels": {"snapshot-retention-days": "7"}}
+GOOD_SCHEDULE: dict[str, Any] = {
+    "snapshotSchedulePolicy": {
+        "retentionPolicy": {"maxRetentionDays": 7.0},
+        "snapshotProperties": {"labels": {"snapshot-retention-days": "7"}},
+    }
+}
 
 
 def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -49,6 +69,50 @@ def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 # (policy, resource type, passing props, failing props)
 CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+    (
+        "cis-5.1-bucket-not-public",
+        BUCKET,
+        GOOD_BUCKET,
+        changed(GOOD_BUCKET, publicAccessPrevention="inherited"),
+    ),
+    ("cis-5.1-bucket-not-public", BUCKET_MEMBER, GOOD_MEMBER, changed(GOOD_MEMBER, member="allUsers")),
+    (
+        "cis-5.1-bucket-not-public",
+        BUCKET_BINDING,
+        {"members": [GOOD_MEMBER["member"]]},
+        {"members": [GOOD_MEMBER["member"], "allAuthenticatedUsers"]},
+    ),
+    (
+        "cis-5.1-bucket-not-public",
+        BUCKET_POLICY,
+        {"policyData": '{"bindings": [{"members": ["serviceAccount:vm@p.iam.gserviceaccount.com"]}]}'},
+        {"policyData": '{"bindings": [{"role": "roles/storage.objectViewer", "members": ["allUsers"]}]}'},
+    ),
+    (
+        "cis-5.2-bucket-uniform-access",
+        BUCKET,
+        GOOD_BUCKET,
+        changed(GOOD_BUCKET, uniformBucketLevelAccess=False),
+    ),
+    ("snapshot-retention", DISK, GOOD_DISK, changed(GOOD_DISK, labels={"team": "ml"})),
+    ("snapshot-retention", DISK, GOOD_DISK, changed(GOOD_DISK, labels={"snapshot-retention-days": "0"})),
+    (
+        "snapshot-retention",
+        RESOURCE_POLICY,
+        GOOD_SCHEDULE,
+        {"snapshotSchedulePolicy": {"snapshotProperties": {"labels": {"snapshot-retention-days": "7"}}}},
+    ),
+    (
+        "snapshot-retention",
+        RESOURCE_POLICY,
+        GOOD_SCHEDULE,
+        {
+            "snapshotSchedulePolicy": {
+                "retentionPolicy": {"maxRetentionDays": 30.0},
+                "snapshotProperties": {"labels": {"snapshot-retention-days": "7"}},
+            }
+        },
+    ),
     ("cis-3.1-no-default-network", NETWORK, GOOD_NETWORK, changed(GOOD_NETWORK, name="default")),
     ("cis-3.1-no-default-network", NETWORK, GOOD_NETWORK, {"name": "auto"}),
     ("cis-3.1-no-default-network", FIREWALL, GOOD_SSH_RULE, changed(GOOD_SSH_RULE, network="default")),
@@ -195,8 +259,9 @@ def test_a_port_range_over_services_names_each_of_them() -> None:
 
 
 def test_policies_ignore_resource_types_they_do_not_govern() -> None:
+    unrelated = {"name": "default", "canIpForward": True, "member": "allUsers", "labels": {}}
     for name in RULES:
-        assert violations(name, "gcp:storage/bucket:Bucket", {"name": "default", "canIpForward": True}) == []
+        assert violations(name, "gcp:pubsub/topic:Topic", unrelated) == []
 
 
 def test_every_policy_is_mandatory_and_named_after_its_rule() -> None:
@@ -208,6 +273,30 @@ def test_every_policy_is_mandatory_and_named_after_its_rule() -> None:
         assert policy.description
 
 
-def test_the_pack_covers_the_cis_gcp_items_for_network_and_vms() -> None:
-    required = {"3.1", "3.6", "3.7", "4.1", "4.2", "4.3", "4.5", "4.6", "4.8"}
+def test_the_pack_covers_the_cis_gcp_items_for_network_vms_and_buckets() -> None:
+    required = {"3.1", "3.6", "3.7", "4.1", "4.2", "4.3", "4.5", "4.6", "4.8", "5.1", "5.2"}
     assert {rule.cis_item for rule in RULES.values()} - {"-"} == required
+
+
+def test_metadata_policies_run_at_a_first_preview_where_ssh_keys_are_unknown() -> None:
+    """Run the program as a first preview (nothing computed yet) and feed the VM's inputs, as the
+    engine sent them, through pulumi-policy's unknown-checking proxy: only `ssh-keys` is unknown,
+    so the metadata policies run, and still catch a bad value next to it."""
+    deployment = run_program(
+        engine_config(stack_files()[0]), mocks=RecordingMocks(computed=False), preview=True
+    )
+    vm = deployment.one(INSTANCE).wire_inputs
+    assert vm["metadata"]["ssh-keys"] == UNKNOWN_STRING_VALUE
+    for name in ("cis-4.3-block-project-ssh-keys", "cis-4.5-serial-port-disabled"):
+        assert violations(name, INSTANCE, vm) == []
+    bad = copy.deepcopy(vm)
+    bad["metadata"].update({"block-project-ssh-keys": "false", "serial-port-enable": "true"})
+    assert len(violations("cis-4.3-block-project-ssh-keys", INSTANCE, bad)) == 1
+    assert len(violations("cis-4.5-serial-port-disabled", INSTANCE, bad)) == 1
+
+
+def test_a_wholly_unknown_metadata_map_would_keep_the_policies_from_running() -> None:
+    """Why metadata is a plain map: an unknown map (one Output) makes the engine skip the policy."""
+    unknown_map = changed(GOOD_INSTANCE, metadata=UNKNOWN_OBJECT_VALUE)
+    with pytest.raises(PolicyCannotRunError, match="can't be known during preview"):
+        violations("cis-4.3-block-project-ssh-keys", INSTANCE, unknown_map)

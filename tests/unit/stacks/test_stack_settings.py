@@ -205,3 +205,18 @@ def test_domain_and_acme_settings_are_checked_and_empty_means_unset() -> None:
     assert "mlops-platform:domain" in problems_of(domain="localhost")[0]
     assert "mlops-platform:acmeEmail" in problems_of(acmeEmail="not-an-address")[0]
     assert "mlops-platform:acmeServer" in problems_of(acmeServer="http://acme.example/dir")[0]
+
+
+def test_data_disk_and_retention_keys_have_safe_defaults_and_limits() -> None:
+    settings = parse_stack_config(VALID)
+    assert settings.data_disk_type == "pd-balanced"
+    assert settings.retain_data_disk is True
+    assert settings.snapshot_retention_days >= 1
+    assert settings.backup_retention_days >= 1
+    (problem,) = problems_of(dataDiskType="pd-balnced")
+    assert problem.startswith("mlops-platform:dataDiskType: 'pd-balnced' is not a data disk type")
+    assert "did you mean 'pd-balanced'" in problem
+    (problem,) = problems_of(snapshotRetentionDays="0")
+    assert problem.startswith("mlops-platform:snapshotRetentionDays: ")
+    (problem,) = problems_of(dataDiskSizeGb="5")
+    assert problem.startswith("mlops-platform:dataDiskSizeGb: ")
