@@ -8,8 +8,8 @@ working-tree contents are hashed, so an edited tracked file counts before it is 
 
 from __future__ import annotations
 
-import ast
 import hashlib
+import re
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,15 +34,24 @@ class NotAGitCheckoutError(RuntimeError):
     """The fingerprint is taken over tracked files: it needs a git checkout."""
 
 
-def _imported_names(source: str) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+# `import stacks.x`, `from stacks.x import ...`, `from stacks import a, b` or `(a,\n b)`. A pattern,
+# not `ast`: CPython 3.11's ast.parse can fail with "AST constructor recursion depth mismatch"
+# when called deep inside the Pulumi runtime's stack (fixed in later releases).
+_IMPORT = re.compile(
+    rf"^\s*(?:import\s+{PACKAGE}\.(\w+)|from\s+{PACKAGE}(?:\.(\w+))?\s+import\s+(\([^)]*\)|[^\n]*))",
+    re.MULTILINE,
+)
+
+
+def _imported_modules(source: str) -> set[str]:
+    """Names of the `stacks` modules a source imports (a `from stacks import name` may be one)."""
+    modules: set[str] = set()
+    for imported, from_module, names in _IMPORT.findall(source):
+        if imported or from_module:
+            modules.add(imported or from_module)
+        else:
+            modules.update(re.findall(r"\w+", names.split("#")[0]))
+    return modules
 
 
 def entry_point_modules(root: Path, entry_point: str = ENTRY_POINT) -> list[str]:
@@ -55,10 +64,8 @@ def entry_point_modules(root: Path, entry_point: str = ENTRY_POINT) -> list[str]
         if relative in found or not path.is_file():
             continue
         found.add(relative)
-        for name in _imported_names(path.read_text(encoding="utf-8")):
-            parts = name.split(".")
-            if parts[0] == PACKAGE and len(parts) > 1:
-                pending.append("/".join(parts[:2]) + ".py")
+        for module in _imported_modules(path.read_text(encoding="utf-8")):
+            pending.append(f"{PACKAGE}/{module}.py")
     package_init = f"{PACKAGE}/__init__.py"
     if (root / package_init).is_file():
         found.add(package_init)
