@@ -15,15 +15,23 @@ Environment (all optional):
   MLOPS_BASE_IMAGE         Python base image for every build (build arg BASE_IMAGE).
   MLOPS_BUILD_CA_BUNDLE    extra CA bundle for pip behind a TLS-inspecting proxy (BuildKit secret).
   MLOPS_IMAGE_CACHE_DIR    where archives are kept between runs (default var/image-archives).
+
+Releasing (`python -m stacks.images release`, `make release`, CI's release workflow): every image
+is built for the VM's platform with `docker buildx` (a docker-container builder: `docker buildx
+create --use`), pushed to a registry under the given tag (the git SHA) with SBOM and SLSA
+provenance attestations, and its digest recorded: a JSON map from the image name config/ pins to
+`REGISTRY/NAME@sha256:...`, which the deploy consumes (docs/CI.md, MLOPS_IMAGE_DIGESTS).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,16 +116,22 @@ def build_command(image: ImageBuild, platform: str | None) -> list[str]:
     command = [docker_cli(), "build", "--quiet", "-f", image.dockerfile, "-t", image.name]
     if platform:
         command += ["--platform", platform]
-    args = dict(image.build_args)
+    return [*command, *_build_arg_flags(image.build_args), "."]
+
+
+def _build_arg_flags(build_args: dict[str, str]) -> list[str]:
+    """`--build-arg`s (plus MLOPS_BASE_IMAGE) and the optional CA bundle secret."""
+    args = dict(build_args)
     base_image = os.environ.get("MLOPS_BASE_IMAGE")
     if base_image:
         args["BASE_IMAGE"] = base_image
+    flags: list[str] = []
     for key, value in args.items():
-        command += ["--build-arg", f"{key}={value}"]
+        flags += ["--build-arg", f"{key}={value}"]
     ca_bundle = os.environ.get("MLOPS_BUILD_CA_BUNDLE")
     if ca_bundle:
-        command += ["--secret", f"id=extra_ca,src={ca_bundle}"]
-    return [*command, "."]
+        flags += ["--secret", f"id=extra_ca,src={ca_bundle}"]
+    return flags
 
 
 def build(image: ImageBuild, log: Log, platform: str | None = None) -> None:
@@ -182,17 +196,94 @@ def prepare_archive(log: Log, *, skip_build: bool = False, exclude: Sequence[str
     return save_archive(names, cache_dir, log)
 
 
+# The one tag per image that BuildKit's registry cache rewrites on every build (so it lives in a
+# registry with mutable tags, never the release registry, whose tags are immutable).
+CACHE_TAG = "buildcache"
+
+
+@dataclass(frozen=True)
+class ReleaseTarget:
+    registry: str  # e.g. europe-west1-docker.pkg.dev/PROJECT/mlops-images
+    tag: str  # the git SHA the images are built from
+    cache_registry: str | None = None
+
+
+def released_repository(image: ImageBuild, registry: str) -> str:
+    """`REGISTRY/api` for `mlops-platform/api:0.1.0`: the image's last path part, no tag."""
+    return f"{registry}/{image.name.rsplit('/', 1)[-1].split(':', 1)[0]}"
+
+
+def release_command(image: ImageBuild, target: ReleaseTarget, metadata_file: Path) -> list[str]:
+    """The `docker buildx build --push` argv: VM platform, SBOM and provenance, digest to a file."""
+    repository = released_repository(image, target.registry)
+    command = [docker_cli(), "buildx", "build", "-f", image.dockerfile, "--platform", HOST_PLATFORM]
+    command += ["-t", f"{repository}:{target.tag}", "--push", "--metadata-file", str(metadata_file)]
+    # BuildKit attestations, pushed with the image: an SPDX SBOM of its contents and SLSA
+    # provenance (mode=max: the full build definition; build args carry no secret here).
+    command += ["--sbom=true", "--provenance=mode=max"]
+    if target.cache_registry:
+        cache = f"{released_repository(image, target.cache_registry)}:{CACHE_TAG}"
+        command += ["--cache-from", f"type=registry,ref={cache}"]
+        # mode=max caches every stage; an OCI image manifest is what Artifact Registry stores.
+        command += [
+            "--cache-to",
+            f"type=registry,ref={cache},mode=max,image-manifest=true,oci-mediatypes=true",
+        ]
+    return [*command, *_build_arg_flags(image.build_args), "."]
+
+
+def pinned_to_releases(image: ImageBuild, digests: dict[str, str]) -> ImageBuild:
+    """The image with any build arg naming an image released before it replaced by its digest
+    reference (the trainer starts FROM the MLflow image just pushed, not a local name)."""
+    args = {key: digests.get(value, value) for key, value in image.build_args.items()}
+    return ImageBuild(image.name, image.dockerfile, args)
+
+
+def release(target: ReleaseTarget, log: Log) -> dict[str, str]:
+    """Build and push every own image; return {name config/ pins: REGISTRY/NAME@sha256:...}."""
+    digests: dict[str, str] = {}
+    env = dict(os.environ, DOCKER_BUILDKIT="1")
+    with tempfile.TemporaryDirectory(prefix="image-metadata-") as scratch:
+        for image in OWN_IMAGES:
+            metadata_file = Path(scratch) / "metadata.json"
+            command = release_command(pinned_to_releases(image, digests), target, metadata_file)
+            log(
+                f"image: releasing {image.name} as {released_repository(image, target.registry)}:{target.tag}"
+            )
+            result = subprocess.run(command, cwd=REPO_ROOT, env=env, text=True, check=False)
+            if result.returncode != 0:
+                raise RuntimeError(f"releasing {image.name} failed (docker buildx exit {result.returncode})")
+            digest = json.loads(metadata_file.read_text()).get("containerimage.digest", "")
+            if not digest.startswith("sha256:"):
+                raise RuntimeError(f"docker buildx recorded no digest for {image.name}")
+            digests[image.name] = f"{released_repository(image, target.registry)}@{digest}"
+    return digests
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stacks.images", description=__doc__)
     parser.add_argument(
-        "command", choices=["build", "archive"], help="build the images, or also archive them"
+        "command",
+        choices=["build", "archive", "release"],
+        help="build the images, or also archive them, or push them to --registry",
     )
+    parser.add_argument("--registry", help="release: registry path the images are pushed to")
+    parser.add_argument("--tag", help="release: tag of every pushed image (the git SHA)")
+    parser.add_argument("--cache-registry", help="release: registry path of BuildKit's layer cache")
+    parser.add_argument("--digests-file", type=Path, help="release: where the JSON map of digests goes")
     args = parser.parse_args(argv)
+    if args.command == "release" and not (args.registry and args.tag and args.digests_file):
+        parser.error("release needs --registry, --tag and --digests-file")
     try:
         if args.command == "build":
             build_own_images(print)
-        else:
+        elif args.command == "archive":
             print(prepare_archive(print).path)
+        else:
+            digests = release(ReleaseTarget(args.registry, args.tag, args.cache_registry), print)
+            args.digests_file.parent.mkdir(parents=True, exist_ok=True)
+            args.digests_file.write_text(json.dumps(digests, indent=2, sort_keys=True) + "\n")
+            print(f"image: digests of {len(digests)} images in {args.digests_file}")
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
