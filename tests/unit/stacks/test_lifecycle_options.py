@@ -95,9 +95,9 @@ def test_the_data_disk_and_the_bucket_outlive_a_destroy_unless_told(retain: bool
 def test_the_data_disk_is_attached_under_the_configured_device_name(deployment: Deployment) -> None:
     disk = deployment.one(DISK)
     assert disk.inputs["name"] == GcpIds.of("dev").data_disk
-    assert disk.inputs["size"] == 20
+    assert disk.inputs["size"] == 10  # Pulumi.dev.yaml
     assert disk.inputs["type"] == "pd-balanced"
-    assert disk.inputs["labels"][RETENTION_LABEL] == "7"
+    assert disk.inputs["labels"][RETENTION_LABEL] == "3"
     (attached,) = deployment.one(INSTANCE).inputs["attachedDisks"]
     assert attached["deviceName"] == DATA_DISK_DEVICE_NAME
     assert attached["source"].endswith(f"/{disk.name}")
