@@ -11,7 +11,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 RUN_EXTRAS := train
 ALL_EXTRAS := train,infra,dashboards,dev
 
-.PHONY: help venv venv-run system-deps docker-daemon run train serve test unit integration e2e bench lint generate stack stack-down lock clean
+.PHONY: help venv venv-run system-deps docker-daemon run train serve test unit integration e2e bench lint lint-ci release generate stack stack-down lock clean
 
 help: ## List the targets.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,17 @@ lint: venv ## ruff, mypy (strict on config/ and stacks/), import contracts, and 
 	$(PY) -m mypy .
 	$(VENV)/bin/lint-imports
 	$(PY) -m stacks.generate --check
+	$(MAKE) --no-print-directory lint-ci
+
+lint-ci: venv ## Offline checks of .github/: GitHub's workflow schema, zizmor (nothing at medium or above), pinned actions, run steps.
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(VENV)/bin/zizmor --offline --min-severity medium .github/
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/ci
+
+release: venv ## Build the images for the VM and push them by digest: REGISTRY=path TAG=<git SHA> [CACHE_REGISTRY=path] [DIGESTS=file].
+	$(if $(REGISTRY),,$(error REGISTRY=<registry path, e.g. REGION-docker.pkg.dev/PROJECT/mlops-images> is required))
+	$(PY) -m stacks.images release --registry $(REGISTRY) --tag $(or $(TAG),$(shell git rev-parse HEAD)) $(if $(CACHE_REGISTRY),--cache-registry $(CACHE_REGISTRY)) --digests-file $(or $(DIGESTS),var/image-digests.json)
 
 generate: venv ## Render every generated file from config/ (CHECK=1: only say which are stale).
 	$(PY) -m stacks.generate $(if $(CHECK),--check)
