@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from config.stack_settings import GCP_NAMESPACE, StackConfigError
+from config.stack_settings import GCP_NAMESPACE, StackConfigError, StackSettings
 
 PROJECT_NAME = "mlops-platform-bootstrap"
 # The provider keys this program reads; gcp:zone means nothing to it (no zonal resource).
@@ -22,7 +22,6 @@ GCP_KEYS = ("project", "region")
 # GitHub's rules: owner 1-39 of alphanumerics and single hyphens; repository names of . _ - and
 # alphanumerics. The attribute condition compares this text with the token's `repository` claim.
 _GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-_GCP_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 # GitHub environment names end up inside the token's `sub` claim (`...:environment:NAME`).
 _ENVIRONMENT = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 # Bucket names: 3-63 of a-z 0-9 - _ . starting and ending with a letter or digit (no dots here:
@@ -73,9 +72,8 @@ class BootstrapSettings(BaseModel):
     @field_validator("project")
     @classmethod
     def _check_project(cls, value: str) -> str:
-        if not _GCP_PROJECT_ID.match(value):
-            raise ValueError(f"{value!r} is not a GCP project id (6-30 of a-z, 0-9, -; starts with a letter)")
-        return value
+        # The main program's own check: a GCP project id is defined once (config/stack_settings.py).
+        return StackSettings._check_project(value)
 
     @field_validator("github_repository")
     @classmethod

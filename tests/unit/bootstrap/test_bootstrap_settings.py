@@ -81,3 +81,9 @@ def test_the_committed_stack_file_is_valid() -> None:
     stack = yaml.safe_load((BOOTSTRAP_DIR / "Pulumi.ci.yaml").read_text())["config"]
     settings = parse_bootstrap_config({"gcp:project": "my-project-1", **stack})
     assert settings.github_repository == stack[f"{PROJECT_NAME}:githubRepository"]
+
+
+def test_a_bad_project_is_reported_under_the_providers_key() -> None:
+    with pytest.raises(StackConfigError) as raised:
+        parse_bootstrap_config({**GOOD, "gcp:project": "Not_A_Project"})
+    assert [line.split(": ")[0] for line in raised.value.problems] == ["gcp:project"]
