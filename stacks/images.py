@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ from config.stack_layout import HOST_PLATFORM
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "image-archives"
+# Archives (and partial files) untouched this long are no run's any more.
+STALE_ARCHIVE_AGE = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -164,11 +167,13 @@ def save_archive(names: Sequence[str], cache_dir: Path, log: Log) -> ImageArchiv
     if path.exists():
         log(f"image: archive {path.name} is current ({len(images)} images)")
         return ImageArchive(path, images)
-    for stale in cache_dir.glob("stack-images-*.tar.gz"):
-        stale.unlink()
+    remove_stale_archives(cache_dir, keep=path)
     log(f"image: saving {', '.join(images)} to {path.name}")
-    partial = path.with_suffix(".partial")
-    with partial.open("wb") as out:
+    # A partial file of this run's own: two runs on one machine (two stacks at once) may save the
+    # same archive together; each renames a complete file into place, atomically.
+    descriptor, partial_name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".partial", dir=cache_dir)
+    partial = Path(partial_name)
+    with os.fdopen(descriptor, "wb") as out:
         save = subprocess.Popen([docker_cli(), "save", *images], stdout=subprocess.PIPE)
         gzip = subprocess.run(["gzip", "-1"], stdin=save.stdout, stdout=out, check=False)
         if save.stdout is not None:
@@ -176,8 +181,19 @@ def save_archive(names: Sequence[str], cache_dir: Path, log: Log) -> ImageArchiv
         if save.wait() != 0 or gzip.returncode != 0:
             partial.unlink(missing_ok=True)
             raise RuntimeError("docker save | gzip failed")
-    partial.rename(path)
+    os.replace(partial, path)
     return ImageArchive(path, images)
+
+
+def remove_stale_archives(cache_dir: Path, keep: Path, min_age_seconds: float = STALE_ARCHIVE_AGE) -> None:
+    """Old archives go; recent ones may belong to another run going on now (another stack)."""
+    cutoff = time.time() - min_age_seconds
+    for stale in cache_dir.glob("stack-images-*.tar.gz*"):
+        try:
+            if stale != keep and stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except FileNotFoundError:
+            continue  # removed by that other run meanwhile
 
 
 def prepare_archive(log: Log, *, skip_build: bool = False, exclude: Sequence[str] = ()) -> ImageArchive:

@@ -232,21 +232,25 @@ def test_the_api_reads_mlflow_as_its_own_read_only_user(provisioned: Provisioned
         assert model.status_code == 200
         user = mlflow_get(port, f"/api/2.0/mlflow/users/get?username={layout.MLFLOW_API_USER}").json()
         assert user["user"]["is_admin"] is False
-        # Reading is all it may do: writing to the registry is refused.
-        created = requests.post(
-            f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/create",
-            json={"name": "written-by-the-api"},
+        # It may change nothing that exists: not the champion alias, not a model, not a user.
+        # (MLflow's auth lets any signed-in user create a new experiment or model of its own.)
+        writes = {
+            "registered-models/alias": {"name": "iris-classifier", "alias": "champion", "version": "1"},
+            "registered-models/set-tag": {"name": "iris-classifier", "key": "by", "value": "api"},
+            "users/create": {"username": "intruder", "password": "intruder-password-1234"},
+        }
+        for path, body in writes.items():
+            refused = requests.post(
+                f"http://127.0.0.1:{port}/api/2.0/mlflow/{path}", json=body, auth=reader, timeout=10
+            )
+            assert refused.status_code == 403, (path, refused.status_code, refused.text)
+        deleted = requests.delete(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/delete",
+            json={"name": "iris-classifier"},
             auth=reader,
             timeout=10,
         )
-        assert created.status_code == 403, created.text
-        renamed = requests.post(
-            f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/set-tag",
-            json={"name": "iris-classifier", "key": "by", "value": "api"},
-            auth=reader,
-            timeout=10,
-        )
-        assert renamed.status_code == 403, renamed.text
+        assert deleted.status_code == 403, deleted.text
 
 
 def test_grafana_is_provisioned_from_files(

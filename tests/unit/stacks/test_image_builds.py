@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import pytest
 
 from config.stack_layout import HOST_PLATFORM
@@ -27,3 +31,17 @@ def test_the_archive_for_a_host_builds_for_the_hosts_platform(monkeypatch: pytes
     monkeypatch.setattr(images, "image_id", lambda name: None)
     images.prepare_archive(lambda line: None)
     assert platforms == [HOST_PLATFORM] * len(images.OWN_IMAGES)
+
+
+def test_a_recent_archive_of_another_run_is_kept_and_an_old_one_removed(tmp_path: Path) -> None:
+    keep = tmp_path / "stack-images-aaaa.tar.gz"
+    other_run = tmp_path / "stack-images-bbbb.tar.gz"
+    old = tmp_path / "stack-images-cccc.tar.gz"
+    abandoned = tmp_path / "stack-images-dddd.tar.gz.x1.partial"
+    for path in (keep, other_run, old, abandoned):
+        path.write_bytes(b"archive")
+    long_ago = time.time() - 2 * images.STALE_ARCHIVE_AGE
+    for path in (old, abandoned, keep):
+        os.utime(path, (long_ago, long_ago))
+    images.remove_stale_archives(tmp_path, keep=keep)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [keep.name, other_run.name]
