@@ -11,7 +11,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 RUN_EXTRAS := train
 ALL_EXTRAS := train,infra,dashboards,dev
 
-.PHONY: help venv venv-run system-deps docker-daemon run train serve test unit integration e2e bench lint lint-ci release generate stack stack-down lock clean
+.PHONY: help venv venv-run system-deps docker-daemon run train serve test unit integration e2e bench lint lint-ci release generate stack stack-down restore lock clean
 
 help: ## List the targets.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -94,6 +94,10 @@ stack: venv docker-daemon ## Run the whole container stack on this machine's Doc
 
 stack-down: venv ## Stop the local container stack (volumes are kept).
 	$(PY) -m stacks.local_stack down
+
+restore: venv ## Restore a VM's MLflow store from a backup: HOST=address [BACKUP=id] [PORT=22] [DEPLOY_USER=deploy]; SSH key in MLOPS_SSH_PRIVATE_KEY.
+	$(if $(HOST),,$(error HOST=<the VM's address> is required))
+	$(PY) -m stacks.backup restore --host $(HOST) --port $(or $(PORT),22) --user $(or $(DEPLOY_USER),deploy) $(if $(BACKUP),--backup $(BACKUP))
 
 lock: ## Re-pin every dependency into constraints.txt from the current virtualenv.
 	$(PY) -m pip freeze --exclude-editable | sort > constraints.txt

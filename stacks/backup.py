@@ -113,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "list":
         for backup_id in ids:
             print(backup_id, flush=True)
+    else:
+        # The playbook restored the named id, or else the newest (it failed if there was none).
+        say(f"restored backup {args.backup or ids[-1]}")
     say(f"backup {args.action}: done")
     return 0
 

@@ -36,6 +36,10 @@ ARCHIVE_SUFFIX = ".tar.gz"
 STAGING_DIR = f"{layout.DATA_DISK_MOUNT_POINT}/backup-staging"
 # Docker's data root on the data disk: images, containers and every named volume.
 DOCKER_DATA_ROOT = f"{layout.DATA_DISK_MOUNT_POINT}/docker"
+# The stack root (compose file, configuration, secrets) is a link to this folder on the disk: on a
+# replaced VM Docker restarts the old containers as soon as it starts, and their bind mounts must
+# find their files (a missing source would become an empty folder in its place).
+STACK_ROOT_ON_DISK = f"{layout.DATA_DISK_MOUNT_POINT}/stack"
 
 # GCS bucket names: 3-63 characters, lowercase letters, digits, `-`, `_` and `.`, starting and
 # ending with a letter or digit. Prefixes: path segments of safe characters (no `:` or `,`, which
@@ -101,6 +105,8 @@ def data_disk_vars(device: str | None) -> dict[str, Any]:
         "docker_data_disk_device": device or "",
         "docker_data_mount_point": layout.DATA_DISK_MOUNT_POINT,
         "docker_data_root": DOCKER_DATA_ROOT,
+        "docker_stack_root": layout.HOST_STACK_ROOT,
+        "docker_stack_root_on_disk": STACK_ROOT_ON_DISK,
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support import testhost
 from tests.support.provisioned import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
-from tests.support.testhost import TestHost
+from tests.support.testhost import LoopDisk, TestHost
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,11 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisione
     testhost.build_test_prometheus_image()
     keys = tmp_path_factory.mktemp("keys")
     private_key, public_key = testhost.generate_ssh_key(keys)
-    host = TestHost.start(f"mlops-e2e-{os.getpid()}", public_key)
+    # The VM's data disk: blank, so the first run formats it (tests/e2e/test_recovery.py keeps it
+    # for a replacement host).
+    disk = LoopDisk.create(tmp_path_factory.mktemp("disk") / "data-disk.img")
+    host = TestHost.start(f"mlops-e2e-{os.getpid()}", public_key, data_device=disk.device)
+    provisioned_host: ProvisionedHost | None = None
     try:
         known_hosts = keys / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{host.ssh_port} {host.host_key()}\n", encoding="utf-8")
@@ -37,6 +41,9 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisione
             "MLOPS_BUILD_CA_BUNDLE": testhost.CA_BUNDLE,
         }
         first = run_entry_point(host, env)
-        yield ProvisionedHost(host, env, keys / "deploy_key", known_hosts, first)
+        provisioned_host = ProvisionedHost(host, env, keys / "deploy_key", known_hosts, first, public_key)
+        yield provisioned_host
     finally:
-        host.remove()
+        # The host the session ends with (a test may have replaced it), then its disk.
+        (provisioned_host.host if provisioned_host else host).remove()
+        disk.detach()

@@ -3,7 +3,14 @@
 Everything is built here from local material (no registry pulls): a debootstrap base image, the
 test host image on top of it, and - for the test only - a Prometheus image from Debian's package
 standing in for the catalog's `prom/prometheus`. Images are cached by tag between runs; the host
-container and its Docker volume are fresh for every run and removed afterwards.
+container is fresh for every run and removed afterwards.
+
+The VM's persistent data disk is played by a loop device over a sparse file on this machine
+(LoopDisk), passed into the container and named like GCE names it (/dev/disk/by-id/google-...):
+the docker role formats it once and mounts it, and Docker's data root lives on it. It outlives a
+host container, as the real disk outlives a replaced VM. Without a disk, a Docker volume is
+mounted at the data mount point instead (Docker's data root cannot live on the container's own
+overlay filesystem).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import edge
+from config import stack_layout as layout
 from config.services import SERVICES
 from tests.support.processes import free_port
 
@@ -85,30 +93,61 @@ def build_test_prometheus_image() -> str:
     return prometheus.image
 
 
+@dataclass(frozen=True)
+class LoopDisk:
+    """TEST ONLY: a loop device over a sparse file on this machine plays the VM's data disk."""
+
+    image: Path
+    device: str
+
+    @classmethod
+    def create(cls, image: Path, size: str = "16G") -> LoopDisk:
+        subprocess.run(["truncate", "-s", size, str(image)], check=True)
+        result = subprocess.run(
+            ["losetup", "--find", "--show", str(image)], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            image.unlink()
+            raise RuntimeError(f"no loop device for the test host's data disk: {result.stderr.strip()}")
+        return cls(image, result.stdout.strip())
+
+    def detach(self) -> None:
+        subprocess.run(["losetup", "--detach", self.device], check=False)
+        self.image.unlink(missing_ok=True)
+
+
 @dataclass
 class TestHost:
-    """One running test host container, its published ports and its Docker volume."""
+    """One running test host container, its published ports and its data disk or data volume."""
 
     name: str
-    volume: str
+    # The data disk (a loop device), or else a Docker volume at the data mount point.
+    data_device: str | None
+    volume: str | None
     ssh_port: int
     # The edge's HTTPS and HTTP ports on the host, published on this machine's loopback.
     https_port: int
     http_port: int
 
     @classmethod
-    def start(cls, name: str, authorized_key: str) -> TestHost:
-        volume = f"{name}-docker"
+    def start(cls, name: str, authorized_key: str, data_device: str | None = None) -> TestHost:
+        volume = None if data_device else f"{name}-data"
+        storage = (
+            ["--device", data_device] if data_device else ["-v", f"{volume}:{layout.DATA_DISK_MOUNT_POINT}"]
+        )
         ssh_port, https_port, http_port = free_port(), free_port(), free_port()
-        docker("run", "-d", "--name", name, "--hostname", name, *SYSTEMD_FLAGS,
-               "-v", f"{volume}:/var/lib/docker",
+        docker("run", "-d", "--name", name, "--hostname", name, *SYSTEMD_FLAGS, *storage,
                # Only loopback of this machine: SSH and the edge's ports, as the firewall opens them.
                "-p", f"127.0.0.1:{ssh_port}:22",
                "-p", f"127.0.0.1:{https_port}:{edge.PUBLIC_HTTPS_PORT}",
                "-p", f"127.0.0.1:{http_port}:{edge.PUBLIC_HTTP_PORT}",
                TESTHOST_IMAGE)  # fmt: skip
-        host = cls(name, volume, ssh_port, https_port, http_port)
+        host = cls(name, data_device, volume, ssh_port, https_port, http_port)
         host.wait_for_systemd()
+        if data_device:
+            # What GCE's udev rule does for an attached disk: its stable name by device name.
+            host.exec("mkdir", "-p", str(Path(layout.DATA_DISK_DEVICE_PATH).parent))
+            host.exec("ln", "-sfn", data_device, layout.DATA_DISK_DEVICE_PATH)
         host.exec(
             "install", "-m", "0600", "-o", DEPLOY_USER, "-g", DEPLOY_USER, "/dev/stdin",
             f"/home/{DEPLOY_USER}/.ssh/authorized_keys", input_text=authorized_key,
@@ -168,9 +207,15 @@ class TestHost:
         )
         return path
 
+    def stop(self, timeout: int = 90) -> None:
+        """Shut the host down as a VM is stopped: systemd stops Docker and unmounts the data disk."""
+        docker("stop", "--time", str(timeout), self.name, check=False)
+
     def remove(self) -> None:
+        """Remove the container and its data volume; a data disk stays (the caller owns it)."""
         docker("rm", "-f", "-v", self.name, check=False)
-        docker("volume", "rm", "-f", self.volume, check=False)
+        if self.volume:
+            docker("volume", "rm", "-f", self.volume, check=False)
 
 
 def generate_ssh_key(directory: Path) -> tuple[str, str]:

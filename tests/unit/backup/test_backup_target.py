@@ -61,6 +61,9 @@ def test_the_provision_flags_reach_the_roles(tmp_path: Path) -> None:
     assert extravars["docker_data_disk_device"] == layout.DATA_DISK_DEVICE_PATH
     assert extravars["docker_data_mount_point"] == layout.DATA_DISK_MOUNT_POINT
     assert extravars["docker_data_root"].startswith(layout.DATA_DISK_MOUNT_POINT + "/")
+    # The stack root becomes a link into the disk: a replaced VM's containers find their files.
+    assert extravars["docker_stack_root"] == layout.HOST_STACK_ROOT
+    assert extravars["docker_stack_root_on_disk"].startswith(layout.DATA_DISK_MOUNT_POINT + "/")
     assert extravars["backup_target"].endswith(":mlops-backups/vm")
     assert extravars["backup_target_given"] == "gs://mlops-backups/vm"
     assert extravars["backup_target_read_on_controller"] is True
