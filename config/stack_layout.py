@@ -42,6 +42,12 @@ EDGE_DOMAIN_VARIABLE = "EDGE_DOMAIN"
 EDGE_ACME_SERVER_VARIABLE = "EDGE_ACME_SERVER"
 EDGE_ACME_EMAIL_VARIABLE = "EDGE_ACME_EMAIL"
 
+# MLflow's store inside its container: the compose file's volumes and server arguments, and the
+# backup that snapshots it and the restore that replaces it.
+MLFLOW_DB_DIR = "/mlflow/db"
+MLFLOW_DB_PATH = f"{MLFLOW_DB_DIR}/mlflow.db"
+MLFLOW_ARTIFACTS_DIR = "/mlflow/artifacts"
+
 # The CPU platform of the VM's images: the stack's machine types are x86-64, so images built on an
 # arm64 laptop must be built for it (BuildKit's `--platform`), or the VM could not run them.
 HOST_PLATFORM = "linux/amd64"

@@ -26,9 +26,7 @@ from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import SERVICES
 
-# MLflow's store inside its container (the compose file's volumes and server arguments).
-MLFLOW_DB_PATH = "/mlflow/db/mlflow.db"
-MLFLOW_ARTIFACTS_DIR = "/mlflow/artifacts"
+MLFLOW_DB_PATH, MLFLOW_ARTIFACTS_DIR = layout.MLFLOW_DB_PATH, layout.MLFLOW_ARTIFACTS_DIR
 # Archive names: `mlops-backup-<UTC time>.tar.gz`; the id is the time, so names sort by age.
 ARCHIVE_PREFIX = "mlops-backup-"
 ARCHIVE_SUFFIX = ".tar.gz"
