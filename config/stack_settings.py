@@ -15,10 +15,19 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from config import edge
 from config.services import SERVICES, Exposure
+from config.ssh_access import IAP_TCP_FORWARDING_RANGE, SSH_VIA_DIRECT, SSH_VIA_IAP, SSH_VIA_MODES
 
 # Pulumi namespaces the project's own config keys with it; Pulumi.yaml is generated from it.
 PROJECT_NAME = "mlops-platform"
@@ -101,10 +110,21 @@ class StackSettings(BaseModel):
         alias="deployUser",
         description="Linux user that provisioning logs in as (gets the generated ED25519 key).",
     )
+    ssh_via: str = Field(
+        default=SSH_VIA_DIRECT,
+        alias="sshVia",
+        description=f"How SSH reaches the VM: {SSH_VIA_DIRECT} (its address, from sshSourceRanges) or "
+        f"{SSH_VIA_IAP} (Identity-Aware Proxy TCP forwarding: SSH only from {IAP_TCP_FORWARDING_RANGE}, "
+        "provisioning and admins connect through `gcloud compute start-iap-tunnel`).",
+    )
+    # Optional in the schema, required by `direct` (checked below, on the default too): with `iap`
+    # no admin range is opened at all, and a range set anyway would look like it opened SSH.
     ssh_source_ranges: list[Cidr] = Field(
+        default_factory=list,
+        validate_default=True,
         alias="sshSourceRanges",
-        min_length=1,
-        description="Admin CIDR ranges allowed to reach SSH (port 22). Required; 0.0.0.0/0 is refused.",
+        description=f"Admin CIDR ranges allowed to reach SSH (port 22). Required with sshVia "
+        f"{SSH_VIA_DIRECT}, refused with {SSH_VIA_IAP}; 0.0.0.0/0 is refused.",
     )
     public_source_ranges: list[Cidr] = Field(
         default_factory=lambda: ["0.0.0.0/0"],
@@ -209,6 +229,14 @@ class StackSettings(BaseModel):
             raise ValueError(f"{value!r} is not a data disk type{hint}; types: {', '.join(DATA_DISK_TYPES)}")
         return value
 
+    @field_validator("ssh_via")
+    @classmethod
+    def _check_ssh_via(cls, value: str) -> str:
+        if value not in SSH_VIA_MODES:
+            hint = _did_you_mean(value, SSH_VIA_MODES)
+            raise ValueError(f"{value!r} is not a way to reach SSH{hint}; one of: {', '.join(SSH_VIA_MODES)}")
+        return value
+
     @field_validator("acme_server")
     @classmethod
     def _check_acme_server(cls, value: str) -> str:
@@ -243,13 +271,26 @@ class StackSettings(BaseModel):
 
     @field_validator("ssh_source_ranges")
     @classmethod
-    def _check_ssh_ranges(cls, ranges: list[str]) -> list[str]:
+    def _check_ssh_ranges(cls, ranges: list[str], info: ValidationInfo) -> list[str]:
         checked = [_cidr(value) for value in ranges]
         for value in checked:
             if _is_whole_internet(ipaddress.ip_network(value)):
                 raise ValueError(
                     f"{value} opens SSH to the whole internet (CIS GCP 3.6); list your admin ranges"
                 )
+        # sshVia is declared (so validated) first; absent here when it was wrong itself.
+        ssh_via = info.data.get("ssh_via")
+        key = _full_key("sshSourceRanges", PROJECT_NAME)
+        if ssh_via == SSH_VIA_DIRECT and not checked:
+            raise ValueError(
+                f"required with sshVia {SSH_VIA_DIRECT} (your admin ranges, e.g. 203.0.113.7/32), or set "
+                f"sshVia {SSH_VIA_IAP}; `pulumi config set --path '{key}[0]' ...`"
+            )
+        if ssh_via == SSH_VIA_IAP and checked:
+            raise ValueError(
+                f"has no effect with sshVia {SSH_VIA_IAP} (SSH is admitted only from IAP's "
+                f"{IAP_TCP_FORWARDING_RANGE}); remove it: `pulumi config rm {key}`"
+            )
         return checked
 
     @field_validator("public_source_ranges")
@@ -295,6 +336,10 @@ class StackSettings(BaseModel):
         if not self.zone.startswith(f"{self.region}-"):
             raise ValueError(f"gcp:zone {self.zone!r} is not in gcp:region {self.region!r}")
         return self
+
+    @property
+    def ssh_through_iap(self) -> bool:
+        return self.ssh_via == SSH_VIA_IAP
 
     def service_is_public(self, name: str) -> bool:
         return name in self.public_services
@@ -345,6 +390,12 @@ def parse_stack_config(raw: Mapping[str, Any], project_name: str = PROJECT_NAME)
     return settings
 
 
+def _alias_of(name: str) -> str:
+    """The config key of a field: errors on a default (validate_default) carry its Python name."""
+    field = StackSettings.model_fields.get(name)
+    return (field.alias or name) if field is not None else name
+
+
 def _describe(error: ValidationError, project_name: str) -> list[str]:
     lines: list[str] = []
     for detail in error.errors():
@@ -353,7 +404,7 @@ def _describe(error: ValidationError, project_name: str) -> list[str]:
             # A model-level check (zone vs region) names its keys in its own message.
             lines.append(detail["msg"].removeprefix("Value error, "))
             continue
-        key = _full_key(str(location[0]), project_name)
+        key = _full_key(_alias_of(str(location[0])), project_name)
         message = detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "missing":
             description = config_keys(project_name).get(key, "")

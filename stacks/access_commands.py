@@ -1,6 +1,15 @@
-"""Commands printed as stack outputs: how an admin reaches the VM and its internal services."""
+"""Commands printed as stack outputs: how an admin reaches the VM and its internal services.
+
+With `sshVia: iap` each command carries the IAP ProxyCommand: it runs wherever gcloud is logged
+in as someone holding roles/iap.tunnelResourceAccessor, from any address. The destination stays
+the VM's address, the name its known_hosts line (`sshKnownHostsLine`) pins the key to.
+"""
 
 from __future__ import annotations
+
+import shlex
+
+from stacks.iap_tunnel import IapTarget
 
 
 def key_file(stack: str) -> str:
@@ -8,13 +17,19 @@ def key_file(stack: str) -> str:
     return f"~/.ssh/mlops-{stack}"
 
 
-def ssh_command(stack: str, user: str, host: str) -> str:
-    return f"ssh -i {key_file(stack)} {user}@{host}"
+def _ssh(stack: str, via: IapTarget | None) -> str:
+    # The key file stays unquoted: the shell must expand its `~`.
+    proxy = f" {shlex.join(['-o', f'ProxyCommand={via.proxy_command()}'])}" if via else ""
+    return f"ssh -i {key_file(stack)}{proxy}"
 
 
-def tunnel_command(stack: str, user: str, host: str, port: int) -> str:
+def ssh_command(stack: str, user: str, host: str, via: IapTarget | None = None) -> str:
+    return f"{_ssh(stack, via)} {user}@{host}"
+
+
+def tunnel_command(stack: str, user: str, host: str, port: int, via: IapTarget | None = None) -> str:
     """Forward localhost:port to the service bound on the VM's loopback (it has no firewall rule)."""
-    return f"ssh -i {key_file(stack)} -N -L {port}:127.0.0.1:{port} {user}@{host}"
+    return f"{_ssh(stack, via)} -N -L {port}:127.0.0.1:{port} {user}@{host}"
 
 
 def http_url(host: str, port: int) -> str:

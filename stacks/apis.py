@@ -25,12 +25,22 @@ REQUIRED_APIS = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
 )
+# Identity-Aware Proxy, switched on only for stacks that reach SSH through it (`sshVia: iap`): its
+# setup guide for TCP forwarding enables it, and a `direct` stack's plan then gains no resource.
+# Enabling it costs nothing, and destroying the stack leaves it on (as every API here).
+IAP_API = "iap.googleapis.com"
 
 
 class ProjectApis(pulumi.ComponentResource):
     services: list[gcp.projects.Service]
 
-    def __init__(self, name: str, project: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        project: str,
+        extra_apis: Sequence[str] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("mlops:gcp:ProjectApis", name, None, opts)
         self.services = [
             gcp.projects.Service(
@@ -42,7 +52,7 @@ class ProjectApis(pulumi.ComponentResource):
                 disable_on_destroy=False,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for api in REQUIRED_APIS
+            for api in (*REQUIRED_APIS, *extra_apis)
         ]
         self.register_outputs({"services": [service.service for service in self.services]})
 

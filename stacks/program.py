@@ -13,7 +13,7 @@ from config.services import SERVICES, Exposure
 from config.stack_layout import DATA_DISK_DEVICE_PATH
 from config.stack_settings import StackConfigError, StackSettings
 from stacks.access_commands import edge_url, http_url, ssh_command, tunnel_command
-from stacks.apis import ProjectApis
+from stacks.apis import IAP_API, ProjectApis
 from stacks.backup_bucket import BackupBucket, BackupBucketArgs
 from stacks.compute import Compute, ComputeArgs
 from stacks.content_hash import NotAGitCheckoutError, content_hash
@@ -21,6 +21,7 @@ from stacks.data_disk import DataDisk, DataDiskArgs
 from stacks.deploy_key import DeployKey, DeployKeyArgs
 from stacks.disk_guard import ExistingDisks, refuse_shrinking
 from stacks.firewall_plan import planned_firewall_rules
+from stacks.iap_tunnel import IapTarget
 from stacks.naming import GcpIds, name_prefix, resource_labels
 from stacks.network import Network, NetworkArgs
 from stacks.project_file import ROOT_FROM_MAIN, VIRTUALENV_PYTHON
@@ -58,8 +59,9 @@ def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> 
     infrastructure = declare_infrastructure(settings, stack, ids, existing)
     compute = infrastructure.compute
     ip = compute.address.address
+    via = iap_target(settings, ids)
     options = infrastructure.backup.bucket.name.apply(
-        lambda bucket: (*provision_options(settings), *host_options(bucket))
+        lambda bucket: (*provision_options(settings), *iap_options(via), *host_options(bucket))
     )
     provisioning = Provisioning(
         name_prefix(stack),
@@ -74,10 +76,11 @@ def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> 
             dir=ROOT_FROM_MAIN,
             firewall_rules=infrastructure.network.firewall_rules,
             options=options,
+            wait_for_ssh=via is None,
             protect=settings.deletion_protection,
         ),
     )
-    outputs = _outputs(settings, stack, ip, infrastructure, provisioning)
+    outputs = _outputs(settings, stack, ip, via, infrastructure, provisioning)
     return StackOutputs(infrastructure=infrastructure, provisioning=provisioning, outputs=outputs)
 
 
@@ -92,7 +95,9 @@ def declare_infrastructure(
     # in pulumi/pulumi's pkg/resource/deploy/step.go), and a replacement of one is refused at
     # planning (step_generator.go: "unable to replace resource ... marked for protection").
     protect = settings.deletion_protection
-    apis = ProjectApis(f"{prefix}-apis", settings.project)
+    apis = ProjectApis(
+        f"{prefix}-apis", settings.project, extra_apis=(IAP_API,) if settings.ssh_through_iap else ()
+    )
     after: Sequence[pulumi.Resource] = apis.services
     network = Network(
         prefix,
@@ -173,6 +178,20 @@ def _compute_args(
     )
 
 
+def iap_target(settings: StackSettings, ids: GcpIds) -> IapTarget | None:
+    """Where IAP forwards SSH to with `sshVia: iap`; None when SSH dials the VM's address."""
+    if not settings.ssh_through_iap:
+        return None
+    return IapTarget(instance=ids.instance, project=settings.project, zone=settings.zone)
+
+
+def iap_options(via: IapTarget | None) -> tuple[str, ...]:
+    """The entry point's SSH route: through IAP to the instance, or (no option) direct."""
+    if via is None:
+        return ()
+    return ("--via-iap", via.instance, "--project", via.project, "--zone", via.zone)
+
+
 def host_options(backup_bucket: str) -> tuple[str, ...]:
     """Where the host keeps its data (the attached data disk) and sends its backups."""
     return ("--data-disk-device", DATA_DISK_DEVICE_PATH, "--backup-target", f"gs://{backup_bucket}")
@@ -207,6 +226,7 @@ def _outputs(
     settings: StackSettings,
     stack: str,
     ip: pulumi.Output[str],
+    via: IapTarget | None,
     infrastructure: Infrastructure,
     provisioning: Provisioning,
 ) -> dict[str, pulumi.Output[str]]:
@@ -224,7 +244,7 @@ def _outputs(
         "apiUrl": public_name.apply(edge_url),
         "tlsNote": pulumi.Output.from_input(ACME_NOTE if settings.domain else SELF_SIGNED_NOTE),
         "grafanaUrl": grafana_url,
-        "sshCommand": ip.apply(lambda host: ssh_command(stack, user, host)),
+        "sshCommand": ip.apply(lambda host: ssh_command(stack, user, host, via)),
         "sshKnownHostsLine": pulumi.Output.concat(ip, " ", provisioning.host_key),
         "sshPrivateKey": infrastructure.deploy_key.private_key_openssh,
         "grafanaAdminPassword": provisioning.grafana_admin_password,
@@ -236,12 +256,14 @@ def _outputs(
     if not settings.service_is_public(grafana.name):
         tunneled.append(grafana)
     for service in tunneled:
-        outputs[f"{service.name}TunnelCommand"] = _tunnel(ip, stack, user, service.port)
+        outputs[f"{service.name}TunnelCommand"] = _tunnel(ip, stack, user, service.port, via)
     return outputs
 
 
-def _tunnel(ip: pulumi.Output[str], stack: str, user: str, port: int) -> pulumi.Output[str]:
-    return ip.apply(lambda host: tunnel_command(stack, user, host, port))
+def _tunnel(
+    ip: pulumi.Output[str], stack: str, user: str, port: int, via: IapTarget | None
+) -> pulumi.Output[str]:
+    return ip.apply(lambda host: tunnel_command(stack, user, host, port, via))
 
 
 def main() -> None:

@@ -1,5 +1,9 @@
 """Provision a host with the container stack: `python -m stacks.provision --host H --port P --user U`.
 
+With `--via-iap INSTANCE --project P --zone Z` SSH goes through Identity-Aware Proxy
+(`gcloud compute start-iap-tunnel` as ssh's ProxyCommand; gcloud on PATH, logged in) instead of
+dialling H, which then only names the host: its known_hosts entry and the edge's server name.
+
 This is what `pulumi up` runs against the VM (stacks/provisioning.py) and what tests/e2e runs
 against the local test host: ansible-runner's Python API runs playbooks/site.yml over SSH.
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -37,6 +42,7 @@ from typing import Any
 from config.services import SERVICES, Exposure
 from config.stack_layout import DATA_DISK_MOUNT_POINT
 from stacks import host_storage, images
+from stacks.iap_tunnel import IapTarget
 from stacks.playbook_run import (
     EXIT_USAGE,
     PlaybookRun,
@@ -58,6 +64,11 @@ from stacks.provision_env import (
 OPTIONAL_SERVICES = tuple(s.name for s in SERVICES.all() if s.exposure is Exposure.OPTIONAL_PUBLIC)
 DEFAULT_TIMEOUT_SECONDS = 1800
 KEYSCAN_ATTEMPTS = 10
+# Through IAP nothing waited for SSH before this entry point (pulumi-command's remote.Command has
+# no ProxyCommand), so Ansible's SSH retries do: on ssh's exit code 255 (tunnel refused while the
+# VM boots, sshd not up, the deploy user's key not yet installed) it pauses 2**n - 1 s, at most
+# 30 s (its ssh connection plugin's `reconnection_retries`): 24 retries span about 10 minutes.
+IAP_SSH_RETRIES = 24
 
 
 def env_value(name: str, environ: Mapping[str, str], *, required: bool) -> str | None:
@@ -132,6 +143,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="archive: build here, copy and `docker load` on the host (default); registry: the host pulls",
     )
     add_service_switches(parser)
+    add_iap_arguments(parser)
     parser.add_argument("--domain", default="", help="the edge's domain: its certificate comes from ACME")
     parser.add_argument("--acme-server", default="", help="ACME directory URL (default: Let's Encrypt)")
     parser.add_argument("--acme-email", default="", help="e-mail for the ACME account")
@@ -150,7 +162,41 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="gs://BUCKET[/PREFIX] (written with the VM's service account) or an absolute host path: "
         "MLflow's store is backed up there daily. Absent: no backup timer",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_iap_arguments(parser, args)
+    return args
+
+
+def add_iap_arguments(parser: argparse.ArgumentParser) -> None:
+    """--via-iap INSTANCE --project P --zone Z (for every entry point that uses `ssh_inventory`)."""
+    group = parser.add_argument_group("SSH through Identity-Aware Proxy (sshVia: iap)")
+    group.add_argument(
+        "--via-iap",
+        metavar="INSTANCE",
+        default="",
+        help="reach SSH through IAP TCP forwarding to this GCE instance (gcloud on PATH); "
+        "--host then only names the host. Needs --project and --zone",
+    )
+    group.add_argument("--project", default="", help="GCP project of the --via-iap instance")
+    group.add_argument("--zone", default="", help="zone of the --via-iap instance")
+
+
+def check_iap_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not args.via_iap and (args.project or args.zone):
+        parser.error("--project and --zone: only with --via-iap")
+    if args.via_iap and not (args.project and args.zone):
+        parser.error("--via-iap: needs --project and --zone")
+    try:
+        iap_target(args)
+    except ValueError as error:
+        parser.error(f"--via-iap: {error}")
+
+
+def iap_target(args: argparse.Namespace) -> IapTarget | None:
+    """The IAP tunnel's target, or None for a direct connection (also when the entry point's
+    parser has no IAP options)."""
+    instance = getattr(args, "via_iap", "")
+    return IapTarget(instance, args.project, args.zone) if instance else None
 
 
 def storage_vars(args: argparse.Namespace) -> dict[str, Any]:
@@ -209,15 +255,32 @@ def stack_secrets(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[
 
 
 def ssh_inventory(args: argparse.Namespace, known_hosts: Path) -> dict[str, Any]:
-    ssh_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=no"
-    host = {
+    """The one target host; the host key pinned to `--host` (through IAP too: ssh looks a
+    ProxyCommand's destination up in known_hosts by the name it was given, never by address)."""
+    options = ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+    options += ["-o", "IdentitiesOnly=no"]
+    host: dict[str, Any] = {
         "ansible_host": args.host,
         "ansible_port": args.port,
         "ansible_user": args.user,
-        "ansible_ssh_common_args": ssh_args,
         "ansible_python_interpreter": "/usr/bin/python3",
     }
+    target = iap_target(args)
+    if target is not None:
+        options += target.ssh_options(args.port)
+        host["ansible_ssh_retries"] = IAP_SSH_RETRIES
+    # Ansible splits this string with shlex.split (Connection._split_ssh_args): the ProxyCommand,
+    # which holds spaces, must stay one argument.
+    host["ansible_ssh_common_args"] = shlex.join(options)
     return {"all": {"hosts": {"target": host}}}
+
+
+def require_pinned_key_through_iap(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """ssh-keyscan has no ProxyCommand: through IAP the host key must be given, never scanned."""
+    if iap_target(args) is not None and env_value(ENV_HOST_KEY, environ, required=False) is None:
+        raise ProvisionError(
+            f"{ENV_HOST_KEY} is required with --via-iap (the key cannot be scanned through IAP)", EXIT_USAGE
+        )
 
 
 def delivery_vars(args: argparse.Namespace, archive: images.ImageArchive | None) -> dict[str, Any]:
@@ -241,6 +304,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
     # OpenSSH refuses a key without its final newline ("error in libcrypto"); env values often lose it.
     private_key = f"{env_value(ENV_PRIVATE_KEY, environ, required=True)}\n"
     secrets = stack_secrets(args, environ)
+    require_pinned_key_through_iap(args, environ)
     archive = prepare_archive(args)
     with private_data_dir() as data_dir:
         known_hosts = data_dir / "known_hosts"
@@ -258,7 +322,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
             timeout=args.timeout,
             ssh_key=private_key,
         )
-        say(f"provision: {args.user}@{args.host}:{args.port} (images: {args.image_delivery})")
+        route = f" through IAP to {args.via_iap}" if args.via_iap else ""
+        say(f"provision: {args.user}@{args.host}:{args.port}{route} (images: {args.image_delivery})")
         return run_playbook(playbook, data_dir, environ)
 
 

@@ -7,6 +7,11 @@
    the same host key. Secrets travel only in its environment, never in argv (argv is visible in
    `ps` and in Pulumi's diff of the `create` string).
 
+With `sshVia: iap` step 1 is left out: a remote.Command's connection dials the host itself (its
+`proxy` is a bastion host it logs in to, not a ProxyCommand), and the firewall then admits only
+IAP's range. The entry point's own SSH (through `gcloud compute start-iap-tunnel`) retries while
+the VM boots instead, and the host key still comes from the guest attributes alone.
+
 Nothing in the command's inputs names this machine: the interpreter is the project's virtualenv
 relative to the repo root, and `dir` is the repo root relative to the program's folder, which is
 the working directory the Pulumi engine gives provider plugins (the project's `main` folder).
@@ -61,8 +66,11 @@ class ProvisioningArgs:
     dir: str
     # SSH is reached only once the firewall lets it through.
     firewall_rules: Sequence[pulumi.Resource]
-    # Entry point options: public optional services, the edge's domain, data disk, backup target.
+    # Entry point options: public optional services, the edge's domain, data disk, backup target,
+    # and the IAP tunnel.
     options: pulumi.Input[Sequence[str]] = ()
+    # False when SSH goes through IAP: nothing here can dial the VM (see the module's docstring).
+    wait_for_ssh: bool = True
     # With deletion protection: a destroy would otherwise forget the passwords the stack runs with.
     protect: bool = False
 
@@ -71,7 +79,7 @@ class Provisioning(pulumi.ComponentResource):
     host_key: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
     mlflow_admin_password: pulumi.Output[str]
-    wait_for_ssh: remote.Command
+    wait_for_ssh: remote.Command | None
     provision: local.Command
 
     def __init__(self, name: str, args: ProvisioningArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -79,7 +87,7 @@ class Provisioning(pulumi.ComponentResource):
         self.grafana_admin_password = self._password(f"{name}-grafana-admin", args.protect)
         self.mlflow_admin_password = self._password(f"{name}-mlflow-admin", args.protect)
         self.host_key = pulumi.Output.from_input(args.host_key)
-        self.wait_for_ssh = self._wait_for_ssh(name, args)
+        self.wait_for_ssh = self._wait_for_ssh(name, args) if args.wait_for_ssh else None
         self.provision = self._provision(name, args)
         self.register_outputs({"host_key": self.host_key})
 
@@ -122,6 +130,8 @@ class Provisioning(pulumi.ComponentResource):
             lambda values: provision_command(args.python, values[0], args.user, options=values[1])
         )
         timeouts = pulumi.CustomTimeouts(create=PROVISION_TIMEOUT, update=PROVISION_TIMEOUT)
+        # After the wait, or else (through IAP) after the firewall admits IAP's range.
+        after = [self.wait_for_ssh] if self.wait_for_ssh is not None else list(args.firewall_rules)
         return local.Command(
             f"{name}-run",
             create=command,
@@ -143,7 +153,7 @@ class Provisioning(pulumi.ComponentResource):
             triggers=[args.files_hash, args.vm_id],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[self.wait_for_ssh],
+                depends_on=after,
                 additional_secret_outputs=["stdout", "stderr"],
                 custom_timeouts=timeouts,
             ),

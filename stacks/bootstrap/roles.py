@@ -36,6 +36,10 @@ DEPLOY_PROJECT_ROLES = (
     "roles/serviceusage.serviceUsageAdmin",
     # The backup bucket and its IAM binding.
     "roles/storage.admin",
+    # `sshVia: iap`: provisioning's SSH through Identity-Aware Proxy TCP forwarding. This role holds
+    # exactly iap.tunnelInstances.accessViaIAP and iap.tunnelDestGroups.accessViaIAP (IAM's
+    # Identity-Aware Proxy roles page); gcloud's instance lookup is covered by instanceAdmin.v1.
+    "roles/iap.tunnelResourceAccessor",
 )
 
 # The program grants the VM's service account its log and metric writer roles at project level.

@@ -184,6 +184,19 @@ def test_the_deploy_account_may_grant_only_the_vms_own_roles(bootstrap: Deployme
     assert unconditional == set(roles.DEPLOY_PROJECT_ROLES)
 
 
+def test_the_deploy_account_may_tunnel_ssh_through_iap_and_no_other_account_may(
+    bootstrap: Deployment,
+) -> None:
+    # `sshVia: iap`: the runner's provisioning SSH goes through IAP TCP forwarding, which checks
+    # iap.tunnelInstances.accessViaIAP (held by this role).
+    tunnel_users = [
+        r.inputs["member"]
+        for r in bootstrap.of_type(IAM_MEMBER)
+        if r.inputs["role"] == "roles/iap.tunnelResourceAccessor"
+    ]
+    assert tunnel_users == [member_of(roles.DEPLOY_ACCOUNT_ID)]
+
+
 def test_released_images_have_immutable_tags_and_the_cache_expires(bootstrap: Deployment) -> None:
     repositories = {r.inputs["repositoryId"]: r for r in bootstrap.of_type(REPOSITORY)}
     images, cache = repositories[storage.IMAGES_REPOSITORY_ID], repositories[storage.CACHE_REPOSITORY_ID]

@@ -77,7 +77,9 @@ def test_missing_required_keys_are_named_with_how_to_set_them() -> None:
     assert len(problems) == 2
     assert problems[0].startswith("gcp:project: required but not set")
     assert "pulumi config set gcp:project" in problems[0]
-    assert problems[1].startswith("mlops-platform:sshSourceRanges: required but not set")
+    # Required by the default sshVia (direct), so named next to the other missing key.
+    assert problems[1].startswith("mlops-platform:sshSourceRanges: required with sshVia direct")
+    assert "pulumi config set --path 'mlops-platform:sshSourceRanges[0]'" in problems[1]
 
 
 def test_all_problems_are_reported_at_once() -> None:
@@ -92,6 +94,34 @@ def test_ssh_from_the_whole_internet_is_refused() -> None:
     assert "3.6" in problem
     (problem,) = problems_of(sshSourceRanges='["::/0"]')
     assert "::/0" in problem
+
+
+def test_ssh_via_iap_needs_no_admin_ranges_and_refuses_them() -> None:
+    settings = parse_stack_config({"gcp:project": "my-project-1", "mlops-platform:sshVia": "iap"})
+    assert settings.ssh_through_iap
+    assert settings.ssh_source_ranges == []
+    # A range set next to iap would look like it opened SSH; it would not.
+    (problem,) = problems_of(sshVia="iap")
+    assert problem.startswith("mlops-platform:sshSourceRanges: has no effect with sshVia iap")
+    assert "35.235.240.0/20" in problem
+    assert "pulumi config rm mlops-platform:sshSourceRanges" in problem
+
+
+def test_ssh_via_is_direct_by_default_and_a_typo_gets_a_guess() -> None:
+    settings = parse_stack_config(VALID)
+    assert settings.ssh_via == "direct"
+    assert not settings.ssh_through_iap
+    (problem,) = problems_of(sshVia="iaq", sshSourceRanges="[]")
+    assert (
+        problem
+        == "mlops-platform:sshVia: 'iaq' is not a way to reach SSH (did you mean 'iap'?); one of: direct, iap"
+    )
+
+
+def test_direct_ssh_without_admin_ranges_is_refused() -> None:
+    (problem,) = problems_of(sshVia="direct", sshSourceRanges="[]")
+    assert problem.startswith("mlops-platform:sshSourceRanges: required with sshVia direct")
+    assert "or set sshVia iap" in problem
 
 
 def test_ranges_must_be_cidrs() -> None:
