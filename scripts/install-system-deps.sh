@@ -3,7 +3,8 @@
 # Debian is the reference; Ubuntu 24.04 (GitHub's runners) works too, with the differences below.
 set -euo pipefail
 
-packages=(prometheus nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client curl openssl rclone)
+# openssh-server: an sshd on loopback for the integration test of SSH through a ProxyCommand.
+packages=(prometheus nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client openssh-server curl openssl rclone)
 
 # OS_RELEASE_FILE: only for tests of this script.
 distro="$(. "${OS_RELEASE_FILE:-/etc/os-release}" && echo "${ID:-debian}")"
@@ -13,7 +14,7 @@ if [[ $distro == ubuntu ]]; then
     # below. Docker comes from Docker's own packages there (docker.io would conflict with them).
     # nginx is nginx-light's superset, and debootstrap needs Debian's keyring to check a Debian
     # suite's signature on Ubuntu.
-    packages=(prometheus nginx pebble certbot wrk debootstrap debian-archive-keyring openssh-client curl openssl rclone)
+    packages=(prometheus nginx pebble certbot wrk debootstrap debian-archive-keyring openssh-client openssh-server curl openssl rclone)
     command -v docker >/dev/null || packages+=(docker.io)
 fi
 
