@@ -11,6 +11,7 @@ import pytest
 
 from config import edge
 from config.services import SERVICES, Exposure
+from config.ssh_access import IAP_TCP_FORWARDING_RANGE
 from config.stack_settings import parse_stack_config
 from policy.cis_gcp import RULES
 from stacks.compute import SERVICE_ACCOUNT_ROLES
@@ -90,7 +91,8 @@ def test_ssh_only_from_admin_ranges_and_services_only_from_their_ranges(
         assert rule.inputs["direction"] == "INGRESS"
         assert rule.inputs["targetTags"] == ["mlops-vm"]
         if tcp_ports(rule.inputs) == {22}:
-            assert rule.inputs["sourceRanges"] == settings.ssh_source_ranges
+            expected = [IAP_TCP_FORWARDING_RANGE] if settings.ssh_through_iap else settings.ssh_source_ranges
+            assert rule.inputs["sourceRanges"] == expected
             assert "0.0.0.0/0" not in rule.inputs["sourceRanges"]
         else:
             assert rule.inputs["sourceRanges"] == settings.public_source_ranges

@@ -217,6 +217,9 @@ def test_prod_is_sized_for_traffic_and_protected_and_dev_is_cheap() -> None:
     prod = parse_stack_config(engine_config(files["Pulumi.prod.yaml"]))
     dev = parse_stack_config(engine_config(files["Pulumi.dev.yaml"]))
     assert prod.deletion_protection is True
+    # Deployed from CI runners with unknown addresses: SSH only through IAP.
+    assert prod.ssh_via == "iap"
+    assert dev.ssh_via == "direct"
     assert prod.spot is False
     assert prod.machine_type == "e2-standard-4"
     assert dev.machine_type == "e2-small"
