@@ -224,18 +224,12 @@ class StackSettings(BaseModel):
     @field_validator("data_disk_type")
     @classmethod
     def _check_data_disk_type(cls, value: str) -> str:
-        if value not in DATA_DISK_TYPES:
-            hint = _did_you_mean(value, DATA_DISK_TYPES)
-            raise ValueError(f"{value!r} is not a data disk type{hint}; types: {', '.join(DATA_DISK_TYPES)}")
-        return value
+        return _one_of(value, DATA_DISK_TYPES, "a data disk type")
 
     @field_validator("ssh_via")
     @classmethod
     def _check_ssh_via(cls, value: str) -> str:
-        if value not in SSH_VIA_MODES:
-            hint = _did_you_mean(value, SSH_VIA_MODES)
-            raise ValueError(f"{value!r} is not a way to reach SSH{hint}; one of: {', '.join(SSH_VIA_MODES)}")
-        return value
+        return _one_of(value, SSH_VIA_MODES, "a way to reach SSH")
 
     @field_validator("acme_server")
     @classmethod
@@ -343,6 +337,13 @@ class StackSettings(BaseModel):
 
     def service_is_public(self, name: str) -> bool:
         return name in self.public_services
+
+
+def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        hint = _did_you_mean(value, choices)
+        raise ValueError(f"{value!r} is not {what}{hint}; one of: {', '.join(choices)}")
+    return value
 
 
 def _did_you_mean(word: str, candidates: tuple[str, ...] | list[str]) -> str:
