@@ -8,9 +8,10 @@ instance's zone). gcloud authenticates with its own credentials (a user's login,
 workload identity); the caller needs `iap.tunnelInstances.accessViaIAP` on the instance
 (roles/iap.tunnelResourceAccessor) and `compute.instances.get`.
 
-With a ProxyCommand, ssh never resolves or dials the destination: its name only selects the
-known_hosts entry. The instance's name is used, so the pinned host key is named after the VM it
-belongs to, whatever its address.
+With a ProxyCommand that names the instance itself (no `%h`), ssh never dials the destination:
+its name only selects the known_hosts entry. Callers keep the VM's static external address there,
+the name `--host` of the entry points, the edge and `sshKnownHostsLine` already use, so one pinned
+line serves both `sshVia` modes and switching between them re-pins nothing.
 """
 
 from __future__ import annotations
