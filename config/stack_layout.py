@@ -58,3 +58,18 @@ HOST_PLATFORM = "linux/amd64"
 DATA_DISK_DEVICE_NAME = "mlops-data"
 DATA_DISK_DEVICE_PATH = f"/dev/disk/by-id/google-{DATA_DISK_DEVICE_NAME}"
 DATA_DISK_MOUNT_POINT = "/mnt/mlops-data"
+
+# Variables of the stack's `.env` that name the stack's own images: the compose file reads each
+# with today's local name as its default; with registry delivery from CI the stack role sets them
+# to the released image by digest (REGISTRY/NAME@sha256:...), so a rebuilt tag never goes stale.
+API_IMAGE_VARIABLE = "API_IMAGE"
+MLFLOW_IMAGE_VARIABLE = "MLFLOW_IMAGE"
+TRAINER_IMAGE_VARIABLE = "TRAINER_IMAGE"
+EDGE_IMAGE_VARIABLE = "EDGE_IMAGE"
+# Artifact Registry's Docker hosts are LOCATION-docker.pkg.dev; the VM logs Docker in to them with
+# its service account's token, as this user name (Artifact Registry's fixed name for a token).
+ARTIFACT_REGISTRY_HOST_SUFFIX = "-docker.pkg.dev"
+ARTIFACT_REGISTRY_TOKEN_USER = "oauth2accesstoken"  # noqa: S105 - a user name
+# Where a GCE VM gets its service account's short-lived access token (header Metadata-Flavor: Google).
+_METADATA_SERVICE_ACCOUNTS = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts"
+METADATA_TOKEN_URL = f"{_METADATA_SERVICE_ACCOUNTS}/default/token"

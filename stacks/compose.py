@@ -17,6 +17,7 @@ from config import edge, monitoring
 from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import EDGE_IMAGE, EDGE_UID, SERVICES, TRAINER_IMAGE, Exposure, Service
+from stacks.image_digests import IMAGE_VARIABLES
 
 # The trainer logs in as MLflow's admin; the public API only as its own read-only user.
 MLFLOW_CLIENT_ENV_FILE = f"{layout.SECRETS_DIR}/{layout.MLFLOW_CLIENT_ENV_FILE}"
@@ -36,6 +37,13 @@ def _publish(service: Service) -> list[str]:
 def _variable(name: str, default: str = "") -> str:
     """A value compose reads from the stack's `.env`."""
     return f"${{{name}:-{default}}}"
+
+
+def _own_image(name: str) -> str:
+    """An image this repo builds: its `.env` variable (the released image by digest, with registry
+    delivery), else its local name (archive delivery, `make stack`). Third-party images keep their
+    pinned tags."""
+    return _variable(IMAGE_VARIABLES[name], name)
 
 
 def _hardening(memory: str, cpus: float, pids: int) -> dict[str, Any]:
@@ -81,7 +89,7 @@ def _mlflow() -> dict[str, Any]:
     # loopback on any port for SSH tunnels (`ssh -L 15000:127.0.0.1:5000` sends localhost:15000).
     allowed_hosts = f"{mlflow.name},{mlflow.name}:{port},localhost,localhost:*,127.0.0.1,127.0.0.1:*"
     return {
-        "image": mlflow.image,
+        "image": _own_image(mlflow.image),
         # The image's entrypoint adds `--app-name basic-auth` and reads the admin password secret.
         "command": [
             "--host",
@@ -122,7 +130,7 @@ def _mlflow() -> dict[str, Any]:
 
 def _trainer() -> dict[str, Any]:
     return {
-        "image": TRAINER_IMAGE,
+        "image": _own_image(TRAINER_IMAGE),
         # Run once on a fresh stack (`docker compose run --rm trainer`), never by `up`.
         "profiles": [layout.TRAINER_PROFILE],
         "environment": _tracking_environment(),
@@ -139,7 +147,7 @@ def _trainer() -> dict[str, Any]:
 def _api() -> dict[str, Any]:
     api = SERVICES.api
     return {
-        "image": api.image,
+        "image": _own_image(api.image),
         "environment": {
             **_tracking_environment(),
             "MLOPS_MODEL_SOURCE": "registry",
@@ -230,7 +238,7 @@ def _edge() -> dict[str, Any]:
     bind = _variable(layout.EDGE_BIND_VARIABLE, "0.0.0.0")  # noqa: S104 - the public entry point
     health = f"http://127.0.0.1:{edge.HTTP_PORT}{edge.HEALTH_PATH}"
     return {
-        "image": EDGE_IMAGE,
+        "image": _own_image(EDGE_IMAGE),
         "environment": {
             "EDGE_SERVER_NAME": _server_name(),
             "EDGE_DOMAIN": _variable(layout.EDGE_DOMAIN_VARIABLE),

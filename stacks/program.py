@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,18 @@ from stacks.deploy_key import DeployKey, DeployKeyArgs
 from stacks.disk_guard import ExistingDisks, refuse_shrinking
 from stacks.firewall_plan import planned_firewall_rules
 from stacks.iap_tunnel import IapTarget
+from stacks.image_digests import (
+    ImageDigests,
+    ImageDigestsError,
+    artifact_repository,
+    digests_from_environment,
+    to_json,
+)
 from stacks.naming import GcpIds, name_prefix, resource_labels
 from stacks.network import Network, NetworkArgs
 from stacks.project_file import ROOT_FROM_MAIN, VIRTUALENV_PYTHON
 from stacks.provisioning import Provisioning, ProvisioningArgs
+from stacks.registry_access import grant_image_reads
 from stacks.stack_config import load_stack_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +60,14 @@ class StackOutputs:
     outputs: dict[str, pulumi.Output[str]]
 
 
-def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> StackOutputs:
+def deploy(
+    settings: StackSettings,
+    stack: str,
+    repo_root: Path = REPO_ROOT,
+    environ: Mapping[str, str] = os.environ,
+) -> StackOutputs:
     """Refuse what GCE cannot do (shrink a disk), then declare everything and the outputs."""
+    digests = digests_from_environment(environ)
     ids = GcpIds.of(stack)
     existing = ExistingDisks.look_up(settings, ids)
     refuse_shrinking(settings, existing)
@@ -60,8 +75,10 @@ def deploy(settings: StackSettings, stack: str, repo_root: Path = REPO_ROOT) -> 
     compute = infrastructure.compute
     ip = compute.address.address
     via = iap_target(settings, ids)
-    options = infrastructure.backup.bucket.name.apply(
-        lambda bucket: (*provision_options(settings), *iap_options(via), *host_options(bucket))
+    # The pull needs the grant: the options wait for it, so provisioning depends on it.
+    reader_ids = image_reader_ids(name_prefix(stack), digests, infrastructure)
+    options = pulumi.Output.all(infrastructure.backup.bucket.name, *reader_ids).apply(
+        lambda values: (*provision_options(settings, digests), *iap_options(via), *host_options(values[0]))
     )
     provisioning = Provisioning(
         name_prefix(stack),
@@ -178,6 +195,18 @@ def _compute_args(
     )
 
 
+def image_reader_ids(
+    prefix: str, digests: ImageDigests | None, infrastructure: Infrastructure
+) -> list[pulumi.Output[str]]:
+    """With images in Artifact Registry, the VM's account may read their repository."""
+    repository = artifact_repository(digests) if digests else None
+    if repository is None:
+        return []
+    after = infrastructure.apis.services
+    member = grant_image_reads(prefix, repository, infrastructure.compute.service_account.email, after)
+    return [member.id]
+
+
 def iap_target(settings: StackSettings, ids: GcpIds) -> IapTarget | None:
     """Where IAP forwards SSH to with `sshVia: iap`; None when SSH dials the VM's address."""
     if not settings.ssh_through_iap:
@@ -197,10 +226,15 @@ def host_options(backup_bucket: str) -> tuple[str, ...]:
     return ("--data-disk-device", DATA_DISK_DEVICE_PATH, "--backup-target", f"gs://{backup_bucket}")
 
 
-def provision_options(settings: StackSettings) -> tuple[str, ...]:
+def provision_options(settings: StackSettings, digests: ImageDigests | None = None) -> tuple[str, ...]:
     """What the entry point must know of the stack config: the optional services it makes public
-    (the edge serves them) and the domain the edge gets its certificate for."""
+    (the edge serves them), the domain the edge gets its certificate for, and the released images
+    by digest when CI gives them (else it builds and ships an archive)."""
     options: list[str] = []
+    if digests:
+        # Inline JSON, not a file: the command line is the provisioning trigger, so a new digest
+        # re-provisions. Four references are some 500 characters, far below any argv limit.
+        options += ["--image-delivery", "registry", "--image-digests", to_json(digests)]
     for name in sorted(settings.public_services):
         if SERVICES.by_name(name).exposure is Exposure.OPTIONAL_PUBLIC:
             options += ["--public", name]
@@ -271,7 +305,7 @@ def main() -> None:
     settings = load_stack_settings()
     try:
         stack = deploy(settings, pulumi.get_stack())
-    except (StackConfigError, NotAGitCheckoutError) as error:
+    except (StackConfigError, NotAGitCheckoutError, ImageDigestsError) as error:
         pulumi.log.error(str(error))
         # RunError ends the program with the message alone, without Pulumi's traceback dump.
         raise pulumi.RunError(str(error)) from None

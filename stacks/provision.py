@@ -43,6 +43,13 @@ from config.services import SERVICES, Exposure
 from config.stack_layout import DATA_DISK_MOUNT_POINT
 from stacks import host_storage, images
 from stacks.iap_tunnel import IapTarget
+from stacks.image_digests import (
+    ImageDigests,
+    ImageDigestsError,
+    compose_variables,
+    parse_image_digests,
+    registry_logins,
+)
 from stacks.playbook_run import (
     EXIT_USAGE,
     PlaybookRun,
@@ -142,6 +149,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="archive",
         help="archive: build here, copy and `docker load` on the host (default); registry: the host pulls",
     )
+    parser.add_argument(
+        "--image-digests",
+        type=image_digests_arg,
+        help="registry delivery: the released images by digest, as JSON or a JSON file "
+        '({"IMAGE NAME": "REGISTRY/NAME@sha256:..."}, what `make release` writes); the host pulls '
+        "exactly these (logged in to Artifact Registry with its service account)",
+    )
     add_service_switches(parser)
     add_iap_arguments(parser)
     parser.add_argument("--domain", default="", help="the edge's domain: its certificate comes from ACME")
@@ -164,7 +178,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     check_iap_arguments(parser, args)
+    if args.image_digests and args.image_delivery != "registry":
+        parser.error("--image-digests: only with --image-delivery registry")
     return args
+
+
+def image_digests_arg(value: str) -> ImageDigests:
+    """Inline JSON (what `pulumi up` passes) or the path of a JSON file."""
+    try:
+        text = value if value.lstrip().startswith("{") else Path(value).read_text(encoding="utf-8")
+        return parse_image_digests(text)
+    except (OSError, ImageDigestsError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_iap_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,6 +310,11 @@ def require_pinned_key_through_iap(args: argparse.Namespace, environ: Mapping[st
 
 def delivery_vars(args: argparse.Namespace, archive: images.ImageArchive | None) -> dict[str, Any]:
     extravars: dict[str, Any] = {"stack_image_delivery": args.image_delivery}
+    digests = args.image_digests
+    if digests:
+        # `.env` pins each own image to its digest; Docker logs in only to Artifact Registry.
+        extravars["stack_image_references"] = compose_variables(digests)
+        extravars["stack_registry_logins"] = registry_logins(digests)
     if archive is not None:
         extravars["stack_image_archive"] = str(archive.path)
         extravars["stack_archive_images"] = [{"name": n, "id": i} for n, i in archive.images.items()]

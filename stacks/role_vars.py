@@ -55,4 +55,7 @@ def stack_role_facts() -> dict[str, Any]:
         "stack_model_alias": CHAMPION_ALIAS,
         # Repositories whose old tags are removed once the stack runs on the current ones.
         "stack_prune_repositories": [_repository(image) for image in OWN_IMAGE_NAMES],
+        # Registry delivery logs Docker in to Artifact Registry with the VM's own token.
+        "stack_registry_token_url": layout.METADATA_TOKEN_URL,
+        "stack_registry_token_user": layout.ARTIFACT_REGISTRY_TOKEN_USER,
     }

@@ -17,6 +17,7 @@ from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import OWN_IMAGE_NAMES, SERVICES, Exposure
 from stacks import generate, images
+from stacks.image_digests import IMAGE_VARIABLES
 from stacks.provision import known_hosts_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -61,7 +62,9 @@ def test_compose_services_agree_with_the_catalog() -> None:
     services = _load(COMPOSE_FILE)["services"]
     for service in SERVICES.all():
         spec = services[service.name]
-        assert spec["image"] == service.image
+        # Own images through their `.env` variable, defaulting to the catalog's name.
+        variable = IMAGE_VARIABLES.get(service.image)
+        assert spec["image"] == (f"${{{variable}:-{service.image}}}" if variable else service.image)
         assert ":latest" not in spec["image"]
         if service.exposure is Exposure.PUBLIC:
             assert "ports" not in spec or spec["ports"] == [], "public services are served by the edge"
