@@ -27,8 +27,7 @@ from typing import Any
 
 from stacks.host_storage import BackupTargetError, backup_role_vars, parse_target
 from stacks.playbook_run import EXIT_USAGE, PlaybookRun, ProvisionError, private_data_dir, run_playbook, say
-from stacks.provision import env_value, ssh_inventory, write_known_hosts
-from stacks.provision_env import ENV_PRIVATE_KEY
+from stacks.provision import add_iap_arguments, check_iap_arguments, deploy_key, host_inventory
 
 DEFAULT_TIMEOUT_SECONDS = 900
 BACKUP_ID = re.compile(r"\d{8}T\d{6}Z")
@@ -52,7 +51,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=int, default=DEFAULT_TIMEOUT_SECONDS, help="overall limit in seconds"
     )
+    add_iap_arguments(parser)
     args = parser.parse_args(argv)
+    check_iap_arguments(parser, args)
     if args.backup and args.action != "restore":
         parser.error("--backup: only with `restore`")
     if args.backup and not BACKUP_ID.fullmatch(args.backup):
@@ -83,14 +84,11 @@ def read_listing(path: Path) -> tuple[str, list[str]]:
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> list[str]:
-    # OpenSSH refuses a key without its final newline; env values often lose it.
-    private_key = f"{env_value(ENV_PRIVATE_KEY, environ, required=True)}\n"
+    private_key = deploy_key(args, environ)
     with private_data_dir() as data_dir:
-        known_hosts = data_dir / "known_hosts"
-        write_known_hosts(known_hosts, args.host, args.port, environ)
         playbook = PlaybookRun(
             playbook="restore.yml",
-            inventory=ssh_inventory(args, known_hosts),
+            inventory=host_inventory(args, environ, data_dir),
             extravars=restore_vars(args, data_dir),
             secrets={},
             timeout=args.timeout,

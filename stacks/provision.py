@@ -330,18 +330,28 @@ def prepare_archive(args: argparse.Namespace) -> images.ImageArchive | None:
         raise ProvisionError(f"preparing images: {error}") from error
 
 
-def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
-    # OpenSSH refuses a key without its final newline ("error in libcrypto"); env values often lose it.
-    private_key = f"{env_value(ENV_PRIVATE_KEY, environ, required=True)}\n"
-    secrets = stack_secrets(args, environ)
+def deploy_key(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """The private key, once the connection's settings are known to be complete."""
     require_pinned_key_through_iap(args, environ)
+    # OpenSSH refuses a key without its final newline ("error in libcrypto"); env values often lose it.
+    return f"{env_value(ENV_PRIVATE_KEY, environ, required=True)}\n"
+
+
+def host_inventory(args: argparse.Namespace, environ: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
+    """The SSH inventory of the run, its host key pinned in the run's private data dir."""
+    known_hosts = data_dir / "known_hosts"
+    write_known_hosts(known_hosts, args.host, args.port, environ)
+    return ssh_inventory(args, known_hosts)
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
+    private_key = deploy_key(args, environ)
+    secrets = stack_secrets(args, environ)
     archive = prepare_archive(args)
     with private_data_dir() as data_dir:
-        known_hosts = data_dir / "known_hosts"
-        write_known_hosts(known_hosts, args.host, args.port, environ)
         playbook = PlaybookRun(
             playbook="site.yml",
-            inventory=ssh_inventory(args, known_hosts),
+            inventory=host_inventory(args, environ, data_dir),
             extravars={
                 **service_vars(args),
                 **delivery_vars(args, archive),

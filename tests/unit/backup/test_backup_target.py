@@ -150,3 +150,26 @@ def test_debian_rclone_knows_the_gcs_options_the_remote_uses() -> None:
     options = parse_target("gs://bucket").remote.split(":")[1].split(",")[1:]
     for option in options:
         assert f"Config:      {option.split('=')[0]}" in help_text, option
+
+
+def test_backups_of_an_iap_stack_go_through_the_same_tunnel(tmp_path: Path) -> None:
+    args = backup.parse_args(
+        [
+            "list",
+            "--host",
+            "203.0.113.7",
+            "--user",
+            "deploy",
+            "--via-iap",
+            "vm-1",
+            "--project",
+            "p-1",
+            "--zone",
+            "z-1",
+        ]
+    )
+    inventory = provision.host_inventory(args, {"MLOPS_SSH_HOST_KEY": "ssh-ed25519 AAAAC3Nz"}, tmp_path)
+    (host,) = inventory["all"]["hosts"].values()
+    assert "start-iap-tunnel vm-1 22" in host["ansible_ssh_common_args"]
+    with pytest.raises(ProvisionError, match="MLOPS_SSH_HOST_KEY"):
+        provision.deploy_key(args, {"MLOPS_SSH_PRIVATE_KEY": "key"})
