@@ -61,6 +61,16 @@ STATE_WRITER = "roles/storage.objectUser"  # deploy: write checkpoints and lock 
 SECRETS_DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter"  # preview: read the stack's secrets
 SECRETS_ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"  # deploy: also new secrets
 IMAGE_WRITER = "roles/artifactregistry.writer"  # release: push images and build cache
+# Deploy: the main program grants each stack's VM account `roles/artifactregistry.reader` on the
+# images repository (stacks/registry_access.py), which needs the repository's setIamPolicy. No
+# predefined role short of Artifact Registry admin holds it, so a custom role with only these
+# permissions, bound on the images repository alone (not the project, not the cache).
+IMAGE_ACCESS_GRANTER_ROLE_ID = "mlopsImageAccessGranter"
+IMAGE_ACCESS_GRANTER_PERMISSIONS = (
+    "artifactregistry.repositories.get",
+    "artifactregistry.repositories.getIamPolicy",
+    "artifactregistry.repositories.setIamPolicy",
+)
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 
 # Roles no CI identity may ever hold (CIS GCP 1.5: no admin role on a service account).

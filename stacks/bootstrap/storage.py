@@ -135,6 +135,7 @@ def grant_resource_roles(storage: Storage, accounts: dict[str, gcp.serviceaccoun
             role=role,
             member=accounts[account_id].member,
         )
+    _let_deploy_grant_image_reads(storage, accounts[DEPLOY_ACCOUNT_ID])
     for name, repository in (("images", storage.images), ("cache", storage.cache)):
         gcp.artifactregistry.RepositoryIamMember(
             f"{RELEASE_ACCOUNT_ID}-{name}",
@@ -144,3 +145,23 @@ def grant_resource_roles(storage: Storage, accounts: dict[str, gcp.serviceaccoun
             role=roles.IMAGE_WRITER,
             member=accounts[RELEASE_ACCOUNT_ID].member,
         )
+
+
+def _let_deploy_grant_image_reads(storage: Storage, deploy: gcp.serviceaccount.Account) -> None:
+    """The deploy account may set the images repository's IAM policy (each stack's VM reads it)."""
+    granter = gcp.projects.IAMCustomRole(
+        roles.IMAGE_ACCESS_GRANTER_ROLE_ID,
+        project=storage.images.project,
+        role_id=roles.IMAGE_ACCESS_GRANTER_ROLE_ID,
+        title="MLOps image access granter",
+        description="Grant a stack's VM read access to the released images (one repository's IAM policy).",
+        permissions=list(roles.IMAGE_ACCESS_GRANTER_PERMISSIONS),
+    )
+    gcp.artifactregistry.RepositoryIamMember(
+        f"{DEPLOY_ACCOUNT_ID}-images-iam",
+        project=storage.images.project,
+        location=storage.images.location,
+        repository=storage.images.name,
+        role=granter.name,
+        member=deploy.member,
+    )

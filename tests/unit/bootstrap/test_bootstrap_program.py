@@ -43,6 +43,7 @@ REPOSITORY_IAM_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamM
 KEY_RING = "gcp:kms/keyRing:KeyRing"
 CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
 CRYPTO_KEY_IAM_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
 
 
 class BootstrapMocks(RecordingMocks):
@@ -72,6 +73,8 @@ class BootstrapMocks(RecordingMocks):
             )
         elif args.typ == CRYPTO_KEY:
             resource_id = f"{inputs['keyRing']}/cryptoKeys/{inputs['name']}"
+        elif args.typ == CUSTOM_ROLE:
+            state["name"] = f"projects/{inputs['project']}/roles/{inputs['roleId']}"
         return resource_id, state
 
 
@@ -159,8 +162,26 @@ def test_the_preview_account_can_read_but_not_change_anything(bootstrap: Deploym
 
 def test_the_release_account_can_only_push_images(bootstrap: Deployment) -> None:
     assert grants(bootstrap, member_of(roles.RELEASE_ACCOUNT_ID)) == {roles.IMAGE_WRITER}
-    pushed_to = {r.inputs["repository"] for r in bootstrap.of_type(REPOSITORY_IAM_MEMBER)}
+    pushed_to = {
+        r.inputs["repository"]
+        for r in bootstrap.of_type(REPOSITORY_IAM_MEMBER)
+        if r.inputs["member"] == member_of(roles.RELEASE_ACCOUNT_ID)
+    }
     assert pushed_to == {storage.IMAGES_REPOSITORY_ID, storage.CACHE_REPOSITORY_ID}
+
+
+def test_the_deploy_account_may_only_set_the_images_repositorys_policy(bootstrap: Deployment) -> None:
+    # The main program grants each stack's VM account read access to the released images.
+    (custom,) = bootstrap.of_type(CUSTOM_ROLE)
+    assert sorted(custom.inputs["permissions"]) == sorted(roles.IMAGE_ACCESS_GRANTER_PERMISSIONS)
+    assert custom.inputs["roleId"] == roles.IMAGE_ACCESS_GRANTER_ROLE_ID
+    granted = [
+        r.inputs
+        for r in bootstrap.of_type(REPOSITORY_IAM_MEMBER)
+        if r.inputs["member"] == member_of(roles.DEPLOY_ACCOUNT_ID)
+    ]
+    assert [g["repository"] for g in granted] == [storage.IMAGES_REPOSITORY_ID]
+    assert granted[0]["role"].endswith(f"/roles/{roles.IMAGE_ACCESS_GRANTER_ROLE_ID}")
 
 
 def test_no_ci_account_holds_an_admin_role_or_a_key(bootstrap: Deployment) -> None:
