@@ -20,7 +20,7 @@ Releasing (`python -m stacks.images release`, `make release`, CI's release workf
 is built for the VM's platform with `docker buildx` (a docker-container builder: `docker buildx
 create --use`), pushed to a registry under the given tag (the git SHA) with SBOM and SLSA
 provenance attestations, and its digest recorded: a JSON map from the image name config/ pins to
-`REGISTRY/NAME@sha256:...`, which the deploy consumes (docs/CI.md, MLOPS_IMAGE_DIGESTS).
+`REGISTRY/NAME@sha256:...`, which the deploy consumes (docs/CI_CD.md, MLOPS_IMAGE_DIGESTS).
 """
 
 from __future__ import annotations

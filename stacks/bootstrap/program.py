@@ -1,5 +1,5 @@
 """The bootstrap program: APIs, identities, registries, state bucket and secrets key; outputs are
-the values to paste into the GitHub repository's variables (docs/CI.md)."""
+the values to paste into the GitHub repository's variables (docs/CI_CD.md)."""
 
 from __future__ import annotations
 
