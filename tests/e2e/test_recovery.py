@@ -3,7 +3,8 @@
 Runs after test_provisioning.py on the same session host (fixture `provisioned`), which was
 provisioned with a data disk (a loop device playing the VM's persistent disk, formatted by the
 docker role on the first run) and a backup target (a folder on the host standing in for a bucket).
-Tests run in file order: the backup and restore, then the replacement of the host.
+Tests run in file order: the backup and restore, the replacement of the host, then registry
+delivery: the own images pushed to a local registry and the host provisioned with them by digest.
 """
 
 from __future__ import annotations
@@ -11,18 +12,29 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import urllib3
 
+from config import edge
 from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
-from config.services import SERVICES
+from config.services import API_IMAGE, EDGE_IMAGE, MLFLOW_IMAGE, SERVICES
 from stacks.host_storage import DOCKER_DATA_ROOT
+from stacks.image_digests import compose_variables, to_json
+from stacks.images import OWN_IMAGES, released_repository
 from tests.support import testhost
-from tests.support.provisioned import BACKUP_DIR, MLFLOW_PASSWORD, ProvisionedHost, ProvisionRun
+from tests.support.provisioned import (
+    BACKUP_DIR,
+    MLFLOW_PASSWORD,
+    ProvisionedHost,
+    ProvisionRun,
+    run_entry_point,
+)
+from tests.support.registry import Registry, push, running_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -197,6 +209,66 @@ def test_a_replaced_vm_keeps_the_registry_on_its_data_disk_and_trains_nothing(
     assert any(line.startswith("skipped") and "Train and register the first model" in line for line in lines)
     # Docker's data root came with the disk: no image had to be copied and loaded again.
     assert not any(line.startswith("changed") and "Load the images into Docker" in line for line in lines)
+    with provisioned.tunnel(SERVICES.mlflow.port) as port:
+        assert registry_state(port) == before
+    assert served_version(provisioned) == before["champion"]
+
+
+# The repository `make release` pushes to ends in this name (LOCATION-docker.pkg.dev/PROJECT/...).
+RELEASE_REPOSITORY = "mlops-images"
+
+
+def release_to(registry: Registry, host_address: str) -> dict[str, str]:
+    """Push every own image built here, as `make release` would; the digests map names the
+    registry as the host reaches it (a digest is the same whatever host name the reference uses)."""
+    digests = {}
+    for image in OWN_IMAGES:
+        path = released_repository(image, RELEASE_REPOSITORY)
+        digests[image.name] = f"{host_address}:{registry.port}/{path}@{push(image.name, registry, path)}"
+    return digests
+
+
+def trust_registry_ca(host: testhost.TestHost, registry: Registry, host_address: str) -> None:
+    """Docker on the host trusts the registry's CA for that registry only (read per pull)."""
+    assert registry.ca_file
+    certs_dir = f"/etc/docker/certs.d/{host_address}:{registry.port}"
+    host.exec("mkdir", "-p", certs_dir)
+    host.exec("tee", f"{certs_dir}/ca.crt", input_text=registry.ca_file.read_text())
+
+
+def test_registry_delivery_runs_the_released_digests_pulled_from_a_registry(
+    provisioned: ProvisionedHost, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    host = provisioned.host
+    with provisioned.tunnel(SERVICES.mlflow.port) as port:
+        before = registry_state(port)
+    gateway = host.gateway()
+    with running_registry(tmp_path / "registry", tls_addresses=[gateway]) as registry:
+        started = time.monotonic()
+        digests = release_to(registry, gateway)
+        report(capsys, f"own images pushed to the local registry in {time.monotonic() - started:.0f} s")
+        trust_registry_ca(host, registry, gateway)
+        extra = ["--image-delivery", "registry", "--image-digests", to_json(digests)]
+        run = run_entry_point(host, provisioned.env, extra)
+    report(capsys, f"provisioned by registry delivery in {run.seconds:.0f} s")
+    assert run.returncode == 0, run.output[-5000:]
+    lines = run.output.splitlines()
+    pulled = [line for line in lines if "Pull the own images the host lacks" in line]
+    assert pulled, run.output[-5000:]
+    assert not any(line.startswith("skipped") for line in pulled)
+    assert any(line.startswith("skipped") and "Train and register the first model" in line for line in lines)
+
+    env_lines = host.exec("cat", f"{STACK_DIR}/.env").splitlines()
+    for variable, reference in compose_variables(digests).items():
+        assert f"{variable}={reference}" in env_lines
+    local_ids = {name: testhost.docker("image", "inspect", "--format", "{{.Id}}", name) for name in digests}
+    for service, image in ((SERVICES.api.name, API_IMAGE), (SERVICES.mlflow.name, MLFLOW_IMAGE),
+                           (edge.SERVICE_NAME, EDGE_IMAGE)):  # fmt: skip
+        container = compose(provisioned, f"ps --quiet {service}")
+        assert container, f"{service} is not running"
+        assert host.inner_docker("inspect", "--format", "{{.Config.Image}}", container) == digests[image]
+        assert host.inner_docker("inspect", "--format", "{{.Image}}", container) == local_ids[image]
+
     with provisioned.tunnel(SERVICES.mlflow.port) as port:
         assert registry_state(port) == before
     assert served_version(provisioned) == before["champion"]

@@ -15,29 +15,22 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from config import stack_layout as layout
 from config.services import EDGE_IMAGE
 from stacks.image_digests import compose_variables, registry_logins
-from tests.support.processes import free_port
+from tests.support.registry import Registry, docker, push, running_registry
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REGISTRY_SERVER = Path("/usr/bin/docker-registry")
 VENV_BIN = Path(sys.executable).parent
 PROJECT = "mlops-registry-test"
-
-
-def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def has_image(reference: str) -> bool:
@@ -48,47 +41,16 @@ def has_image(reference: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A registry on 127.0.0.1 (Docker pushes to loopback registries over plain HTTP)."""
-    root = tmp_path_factory.mktemp("registry")
-    address = f"127.0.0.1:{free_port()}"
-    config = {
-        "version": 0.1,
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
-        "http": {"addr": address},
-    }
-    (root / "config.yml").write_text(yaml.safe_dump(config))
-    server = subprocess.Popen(
-        [str(REGISTRY_SERVER), "serve", str(root / "config.yml")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                if requests.get(f"http://{address}/v2/", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the registry never answered on {address}")
-        yield address
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with running_registry(tmp_path_factory.mktemp("registry")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def released_edge(registry: str) -> Iterator[str]:
+def released_edge(registry: Registry) -> Iterator[str]:
     """The edge image pushed to the registry, as REGISTRY/NAME@sha256:..., absent from Docker."""
-    repository = f"{registry}/mlops-images/edge"
-    docker("tag", EDGE_IMAGE, f"{repository}:release")
-    docker("push", "--quiet", f"{repository}:release")
-    digests = json.loads(docker("image", "inspect", "--format", "{{json .RepoDigests}}", EDGE_IMAGE))
-    reference = next(d for d in digests if d.startswith(f"{repository}@sha256:"))
-    # Untagging drops the pushed references (the image stays, under its local name).
-    docker("image", "rm", f"{repository}:release")
-    subprocess.run(["docker", "image", "rm", reference], capture_output=True, check=False)
+    reference = f"{registry.push_host}/mlops-images/edge@{push(EDGE_IMAGE, registry, 'mlops-images/edge')}"
     yield reference
     subprocess.run(["docker", "image", "rm", reference], capture_output=True, check=False)
 
