@@ -22,7 +22,7 @@ import urllib3
 from config import edge
 from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
-from config.services import API_IMAGE, EDGE_IMAGE, MLFLOW_IMAGE, SERVICES
+from config.services import API_IMAGE, EDGE_IMAGE, MLFLOW_IMAGE, SERVICES, TRAINER_IMAGE
 from stacks.host_storage import DOCKER_DATA_ROOT
 from stacks.image_digests import compose_variables, to_json
 from stacks.images import OWN_IMAGES, released_repository
@@ -268,6 +268,10 @@ def test_registry_delivery_runs_the_released_digests_pulled_from_a_registry(
         assert container, f"{service} is not running"
         assert host.inner_docker("inspect", "--format", "{{.Config.Image}}", container) == digests[image]
         assert host.inner_docker("inspect", "--format", "{{.Image}}", container) == local_ids[image]
+    # The trainer runs once, on a fresh stack only: its pinned image is kept all the same (no
+    # container holds it, and the prune after the deploy must not take it for dangling).
+    trainer = host.inner_docker("image", "inspect", "--format", "{{.Id}}", digests[TRAINER_IMAGE])
+    assert trainer == local_ids[TRAINER_IMAGE]
 
     with provisioned.tunnel(SERVICES.mlflow.port) as port:
         assert registry_state(port) == before

@@ -52,7 +52,9 @@ def released_edge(registry: Registry) -> Iterator[str]:
     """The edge image pushed to the registry, as REGISTRY/NAME@sha256:..., absent from Docker."""
     reference = f"{registry.push_host}/mlops-images/edge@{push(EDGE_IMAGE, registry, 'mlops-images/edge')}"
     yield reference
-    subprocess.run(["docker", "image", "rm", reference], capture_output=True, check=False)
+    # The role tags what it pulled (REPOSITORY:deployed) so the prune keeps it: remove both.
+    deployed = f"{reference.split('@', maxsplit=1)[0]}:deployed"
+    subprocess.run(["docker", "image", "rm", deployed, reference], capture_output=True, check=False)
 
 
 def run_role_tasks(stack_dir: Path, references: dict[str, str], logins: list[str]) -> None:
