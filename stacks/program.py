@@ -132,7 +132,21 @@ def declare_infrastructure(
             deploy_user=settings.deploy_user, extra_public_key=settings.ssh_public_key, protect=protect
         ),
     )
-    data_disk = DataDisk(
+    data_disk = _data_disk(settings, prefix, ids, existing, labels, after)
+    compute = Compute(prefix, _compute_args(settings, ids, labels, network, deploy_key, data_disk, after))
+    backup = _backup_bucket(settings, prefix, compute, labels, after)
+    return Infrastructure(apis, network, deploy_key, data_disk, compute, backup)
+
+
+def _data_disk(
+    settings: StackSettings,
+    prefix: str,
+    ids: GcpIds,
+    existing: ExistingDisks,
+    labels: dict[str, str],
+    after: Sequence[pulumi.Resource],
+) -> DataDisk:
+    return DataDisk(
         prefix,
         DataDiskArgs(
             project=settings.project,
@@ -143,14 +157,22 @@ def declare_infrastructure(
             disk_type=settings.data_disk_type,
             snapshot_retention_days=settings.snapshot_retention_days,
             retain=settings.retain_data_disk,
-            protect=protect,
+            protect=settings.deletion_protection,
             labels=labels,
             existing_id=existing.data.id if existing.data else None,
             after=after,
         ),
     )
-    compute = Compute(prefix, _compute_args(settings, ids, labels, network, deploy_key, data_disk, after))
-    backup = BackupBucket(
+
+
+def _backup_bucket(
+    settings: StackSettings,
+    prefix: str,
+    compute: Compute,
+    labels: dict[str, str],
+    after: Sequence[pulumi.Resource],
+) -> BackupBucket:
+    return BackupBucket(
         prefix,
         BackupBucketArgs(
             project=settings.project,
@@ -158,12 +180,11 @@ def declare_infrastructure(
             writer_email=compute.service_account.email,
             retention_days=settings.backup_retention_days,
             retain=settings.retain_data_disk,
-            protect=protect,
+            protect=settings.deletion_protection,
             labels=labels,
             after=after,
         ),
     )
-    return Infrastructure(apis, network, deploy_key, data_disk, compute, backup)
 
 
 def _compute_args(
