@@ -12,11 +12,10 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 from config import edge
+from config.alert_receivers import SECRET_RECEIVER_KEYS, AlertReceiverSettings
 from config.services import SERVICES, Exposure
 from config.ssh_access import IAP_TCP_FORWARDING_RANGE, SSH_VIA_DIRECT, SSH_VIA_IAP, SSH_VIA_MODES
 
@@ -82,7 +82,7 @@ def _cidr(value: str) -> str:
 Cidr = Annotated[str, Field(min_length=1)]
 
 
-class StackSettings(BaseModel):
+class StackSettings(AlertReceiverSettings):
     """One environment's settings. Aliases are the config keys as written in Pulumi.<stack>.yaml."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
@@ -363,8 +363,14 @@ def config_keys(project_name: str = PROJECT_NAME) -> dict[str, str]:
     }
 
 
-def parse_stack_config(raw: Mapping[str, Any], project_name: str = PROJECT_NAME) -> StackSettings:
-    """Validate the engine's `namespace:key -> value` map; raise StackConfigError naming every bad key."""
+def parse_stack_config(
+    raw: Mapping[str, Any], project_name: str = PROJECT_NAME, secret_keys: Collection[str] | None = None
+) -> StackSettings:
+    """Validate the engine's `namespace:key -> value` map; raise StackConfigError naming every bad key.
+
+    `secret_keys` (full names) are the keys the engine holds encrypted; None skips that check (tests
+    of other keys). A key that must be secret but was set in plain text is refused: it would sit
+    readable in Pulumi.<stack>.yaml and in the state."""
     aliases = [field.alias or name for name, field in StackSettings.model_fields.items()]
     known_in_project = [alias for alias in aliases if ":" not in alias]
     problems: list[str] = []
@@ -381,6 +387,8 @@ def parse_stack_config(raw: Mapping[str, Any], project_name: str = PROJECT_NAME)
             values[full_key] = value
         # Other namespaces (gcp:credentials, other providers) belong to their providers.
 
+    if secret_keys is not None:
+        problems.extend(_plain_text_secrets(raw, project_name, secret_keys))
     try:
         settings = StackSettings.model_validate(values)
     except ValidationError as error:
@@ -389,6 +397,15 @@ def parse_stack_config(raw: Mapping[str, Any], project_name: str = PROJECT_NAME)
     if problems:
         raise StackConfigError(problems)
     return settings
+
+
+def _plain_text_secrets(raw: Mapping[str, Any], project_name: str, secret_keys: Collection[str]) -> list[str]:
+    keys = [_full_key(key, project_name) for key in SECRET_RECEIVER_KEYS]
+    return [
+        f"{key}: must be a secret; set it with `pulumi config set --secret {key} ...`"
+        for key in keys
+        if str(raw.get(key) or "").strip() and key not in secret_keys
+    ]
 
 
 def _alias_of(name: str) -> str:
@@ -412,6 +429,8 @@ def _describe(error: ValidationError, project_name: str) -> list[str]:
             lines.append(f"{key}: required but not set ({description}); `pulumi config set {key} ...`")
         else:
             suffix = "".join(f"[{part}]" for part in location[1:])
-            got = f" (got {detail['input']!r})" if detail["type"] not in {"value_error"} else ""
+            # Never echo a secret's value (a webhook URL carries its token).
+            echo = detail["type"] not in {"value_error"} and key.partition(":")[2] not in SECRET_RECEIVER_KEYS
+            got = f" (got {detail['input']!r})" if echo else ""
             lines.append(f"{key}{suffix}: {message}{got}")
     return lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any, get_args, get_origin
 
+from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from config.stack_settings import PROJECT_NAME, StackSettings
@@ -25,7 +26,7 @@ MAIN = "stacks/"
 ROOT_FROM_MAIN = posixpath.relpath(".", MAIN)
 
 # Pulumi's config schema types for the Python types the settings use.
-_SCHEMA_TYPES = {str: "string", int: "integer", bool: "boolean", list: "array"}
+_SCHEMA_TYPES = {str: "string", SecretStr: "string", int: "integer", bool: "boolean", list: "array"}
 
 
 def _schema_type(annotation: Any) -> str | None:
