@@ -27,10 +27,15 @@ GRAFANA_DATASOURCE_FILE = GRAFANA_PROVISIONING_DIR / "datasources" / "prometheus
 GRAFANA_DASHBOARD_PROVIDER_FILE = GRAFANA_PROVISIONING_DIR / "dashboards" / "provider.yml"
 GRAFANA_INI_FILE = GRAFANA_DIR / "grafana.ini"
 DASHBOARDS_JSON_DIR = REPO_ROOT / "dashboards" / "json"
+# What to look at and what to do for each alert: every rule's `runbook_url` annotation is this file's
+# path in the repository plus the anchor of the alert's section.
+RUNBOOK_FILE = REPO_ROOT / "docs" / "RUNBOOK.md"
 
 # The job label of each scrape target is the service name: rules and dashboards select `job="api"`.
 API_JOB = SERVICES.api.name
 PROMETHEUS_JOB = SERVICES.prometheus.name
+# node-exporter's job (its service name): the host alerts in rules/host.yml select it.
+NODE_EXPORTER_JOB = "node-exporter"
 # The API is scraped every 15 s; rules evaluate at the same pace.
 SCRAPE_INTERVAL = "15s"
 EVALUATION_INTERVAL = "15s"

@@ -33,6 +33,12 @@ def mlserve_metrics_in(text: str) -> set[str]:
     return set(MLSERVE_METRIC.findall(text))
 
 
+def markdown_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a document's headings: lowercase, punctuation dropped, spaces -> `-`."""
+    headings = re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
 def promtool_path() -> str:
     path = shutil.which("promtool")
     assert path, "promtool is missing: run `make system-deps` (Debian package prometheus)"

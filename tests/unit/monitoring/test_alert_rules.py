@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from config.monitoring import API_JOB, PROMETHEUS_RULE_TESTS_DIR, PROMETHEUS_RULES_DIR
-from tests.support.monitoring import exported_series_names, mlserve_metrics_in, run_promtool
+from config.monitoring import (
+    API_JOB,
+    NODE_EXPORTER_JOB,
+    PROMETHEUS_RULE_TESTS_DIR,
+    PROMETHEUS_RULES_DIR,
+    REPO_ROOT,
+    RUNBOOK_FILE,
+)
+from tests.support.monitoring import exported_series_names, markdown_anchors, mlserve_metrics_in, run_promtool
 
 EXPECTED_ALERTS = {
     "ApiDown",
@@ -20,7 +27,15 @@ EXPECTED_ALERTS = {
     "HighInvalidInputRatio",
     "PredictionClassDrift",
     "FeatureDrift",
+    "HostMetricsDown",
+    "DataVolumeAlmostFull",
+    "HostMemoryPressure",
+    "ContainerRestarting",
+    "BackupTooOld",
+    "BackupNeverSucceeded",
 }
+# The scrape jobs alert rules may select: the API's and node-exporter's (host metrics).
+ALERT_JOBS = (API_JOB, NODE_EXPORTER_JOB)
 RULE_FILES = sorted(PROMETHEUS_RULES_DIR.glob("*.yml"))
 RULE_TEST_FILES = sorted(PROMETHEUS_RULE_TESTS_DIR.glob("*.yml"))
 
@@ -47,16 +62,23 @@ def test_the_expected_alerts_exist_once() -> None:
 
 
 @pytest.mark.parametrize("rule", _alert_rules(), ids=lambda rule: rule["alert"])
-def test_alert_is_annotated_and_selects_the_api_job(rule: dict[str, Any]) -> None:
+def test_alert_is_annotated_and_selects_one_job(rule: dict[str, Any]) -> None:
     assert rule["labels"]["severity"] in {"critical", "warning"}
-    assert {"summary", "description", "runbook"} <= set(rule["annotations"])
-    assert all(rule["annotations"][key].strip() for key in ("summary", "description", "runbook"))
+    assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
+    assert all(rule["annotations"][key].strip() for key in ("summary", "description"))
     assert "for" in rule, "every alert waits before firing, so one bad scrape does not page"
-    # Each API selector names the API's job, so a second scrape job cannot leak in.
+    # Each selector names its scrape job, so a second scrape job cannot leak in.
     expr = rule["expr"]
     selectors = expr.count("{")
     assert selectors >= 1
-    assert expr.count(f'job="{API_JOB}"') == selectors
+    assert sum(expr.count(f'job="{job}"') for job in ALERT_JOBS) == selectors
+
+
+@pytest.mark.parametrize("rule", _alert_rules(), ids=lambda rule: rule["alert"])
+def test_alert_links_its_runbook_section(rule: dict[str, Any]) -> None:
+    document, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+    assert document == RUNBOOK_FILE.relative_to(REPO_ROOT).as_posix()
+    assert anchor in markdown_anchors(RUNBOOK_FILE.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("rule", _alert_rules(), ids=lambda rule: rule["alert"])
