@@ -87,6 +87,12 @@ APP_UID = 10001
 # The edge proxy (config/edge.py): an image of its own, and its own unprivileged user.
 EDGE_IMAGE = f"{IMAGE_NAMESPACE}/edge:{PROJECT_VERSION}"
 EDGE_UID = 10002
+# Grafana's release: its image tag, and the grafana-foundation-sdk build that writes the dashboards
+# (the SDK publishes one build per Grafana release, generated from that release's schemas; a unit
+# test checks that constraints.txt pins the build of this release). Grafana loads dashboards up to
+# its own schema version: 39 for 11.3 (what that SDK build writes); newer JSON may not load.
+GRAFANA_VERSION = "11.3.0"
+GRAFANA_DASHBOARD_SCHEMA_VERSION = 39
 
 SERVICES = ServiceCatalog(
     api=Service(
@@ -121,7 +127,7 @@ SERVICES = ServiceCatalog(
         name="grafana",
         port=3000,
         exposure=Exposure.OPTIONAL_PUBLIC,
-        image="grafana/grafana-oss:11.3.0",
+        image=f"grafana/grafana-oss:{GRAFANA_VERSION}",
         health_path="/api/health",
         # The official image's `grafana` user.
         uid=472,

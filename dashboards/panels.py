@@ -97,7 +97,6 @@ def job_variable() -> dashboard.QueryVariable:
         .label("API job")
         .datasource(datasource())
         .query(f"label_values({METRIC_PREFIX}model_info, job)")
-        .definition(f"label_values({METRIC_PREFIX}model_info, job)")
         .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
         .current(VariableOption(selected=True, text=API_JOB, value=API_JOB))
     )

@@ -229,13 +229,11 @@ def feature_decile_table() -> table.Panel:
 
 
 def feature_variable() -> dashboard.QueryVariable:
-    definition = f'label_values({FEATURE_BUCKET}{{job="$job"}}, feature)'
     return (
         dashboard.QueryVariable("feature")
         .label("Feature")
         .datasource(datasource())
-        .query(definition)
-        .definition(definition)
+        .query(f'label_values({FEATURE_BUCKET}{{job="$job"}}, feature)')
         .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
         .multi(True)
         .include_all(True)
