@@ -26,6 +26,7 @@ from pydantic import (
 
 from config import edge
 from config.alert_receivers import SECRET_RECEIVER_KEYS, AlertReceiverSettings
+from config.api_scaling import ApiScalingSettings
 from config.services import SERVICES, Exposure
 from config.ssh_access import IAP_TCP_FORWARDING_RANGE, SSH_VIA_DIRECT, SSH_VIA_IAP, SSH_VIA_MODES
 
@@ -82,7 +83,7 @@ def _cidr(value: str) -> str:
 Cidr = Annotated[str, Field(min_length=1)]
 
 
-class StackSettings(AlertReceiverSettings):
+class StackSettings(ApiScalingSettings, AlertReceiverSettings):
     """One environment's settings. Aliases are the config keys as written in Pulumi.<stack>.yaml."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)

@@ -14,6 +14,7 @@ from typing import Any, get_args, get_origin
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
+from config.api_scaling import UNSET_BOUND
 from config.stack_settings import PROJECT_NAME, StackSettings
 
 # The repo's virtualenv (`make venv`), relative to the project root: the program imports `config`
@@ -40,6 +41,12 @@ def _schema_type(annotation: Any) -> str | None:
     return _SCHEMA_TYPES[origin]
 
 
+def _unset(schema_type: str) -> Any:
+    """The declared default of an optional key without a value: "" for text, 0 for numbers (the
+    settings model reads both as unset)."""
+    return UNSET_BOUND if schema_type == "integer" else ""
+
+
 def _declaration(field: FieldInfo) -> dict[str, Any]:
     default = None if field.is_required() else field.get_default(call_default_factory=True)
     schema_type = _schema_type(field.annotation)
@@ -52,7 +59,7 @@ def _declaration(field: FieldInfo) -> dict[str, Any]:
     declaration["description"] = field.description
     if not field.is_required():
         # A declared key without a default is required: an optional one defaults to "".
-        declaration["default"] = "" if default is None else default
+        declaration["default"] = _unset(schema_type) if default is None else default
     return declaration
 
 

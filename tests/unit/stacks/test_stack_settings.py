@@ -201,7 +201,14 @@ def test_project_file_declares_every_project_key_with_the_models_default() -> No
         if field.is_required():
             assert "default" not in declaration
         elif field.default is None:
-            assert declaration["default"] == ""
+            # "" for text, 0 for integers: both read back as unset.
+            assert declaration["default"] == (0 if declaration["type"] == "integer" else "")
+            assert (
+                getattr(
+                    parse_stack_config({**VALID, f"{PROJECT_NAME}:{alias}": declaration["default"]}), name
+                )
+                is None
+            )
         else:
             assert declaration["default"] == field.get_default(call_default_factory=True), alias
 
