@@ -80,8 +80,10 @@ def prometheus_config(
     scrape_interval: str = SCRAPE_INTERVAL,
     evaluation_interval: str = EVALUATION_INTERVAL,
     rule_files: Sequence[str] = (RULE_FILES_GLOB,),
+    discovered: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The Prometheus configuration as a dict. Tests override targets and intervals, nothing else."""
+    """The Prometheus configuration as a dict. Tests override targets and intervals; `discovered`
+    adds scrape jobs whose targets are found at run time (the API group's replicas)."""
     jobs = default_scrape_targets() if targets is None else targets
     missing = {API_JOB, PROMETHEUS_JOB} - set(jobs)
     if missing:
@@ -100,7 +102,8 @@ def prometheus_config(
                 "static_configs": [{"targets": list(job_targets)}],
             }
             for job, job_targets in jobs.items()
-        ],
+        ]
+        + [dict(job) for job in discovered],
     }
 
 

@@ -11,6 +11,7 @@ from grafana_foundation_sdk.models.common import BigValueTextMode
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableOption, VariableRefresh
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from dashboards.annotations import PrometheusAnnotation, appeared
 from dashboards.panels import (
     API,
     API_REQUESTS,
@@ -242,6 +243,15 @@ def feature_variable() -> dashboard.QueryVariable:
     )
 
 
+def model_change_annotation() -> PrometheusAnnotation:
+    """A marker on every panel when the API starts serving another model version (a promotion,
+    a rollback, a restore): the moment a regression started is then visible next to its cause."""
+    served = f"mlserve_model_info{{{API}}}"
+    return PrometheusAnnotation(
+        "Model changes", appeared(served, "model_version"), "Model version {{model_version}} served", "blue"
+    )
+
+
 def prediction_service_dashboard() -> dashboard.Dashboard:
     return (
         dashboard.Dashboard(TITLE)
@@ -255,6 +265,7 @@ def prediction_service_dashboard() -> dashboard.Dashboard:
         .timezone("browser")
         .with_variable(job_variable())
         .with_variable(feature_variable())
+        .annotation(model_change_annotation())
         .with_row(dashboard.Row("Requests"))
         .with_panel(request_rate_by_status())
         .with_panel(error_ratio())

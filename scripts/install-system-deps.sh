@@ -5,7 +5,9 @@ set -euo pipefail
 
 # openssh-server: an sshd on loopback for the integration test of SSH through a ProxyCommand.
 # docker-registry: a local registry (Distribution 2.8) for the integration test of registry delivery.
-packages=(prometheus nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client openssh-server curl openssl rclone docker-registry)
+# prometheus-node-exporter / prometheus-alertmanager: host metrics and alert delivery in the
+# monitoring tests (amtool checks the generated Alertmanager config).
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client openssh-server curl openssl rclone docker-registry)
 
 # OS_RELEASE_FILE: only for tests of this script.
 distro="$(. "${OS_RELEASE_FILE:-/etc/os-release}" && echo "${ID:-debian}")"
@@ -15,7 +17,7 @@ if [[ $distro == ubuntu ]]; then
     # below. Docker comes from Docker's own packages there (docker.io would conflict with them).
     # nginx is nginx-light's superset, and debootstrap needs Debian's keyring to check a Debian
     # suite's signature on Ubuntu.
-    packages=(prometheus nginx pebble certbot wrk debootstrap debian-archive-keyring openssh-client openssh-server curl openssl rclone docker-registry)
+    packages=(prometheus prometheus-node-exporter prometheus-alertmanager nginx pebble certbot wrk debootstrap debian-archive-keyring openssh-client openssh-server curl openssl rclone docker-registry)
     command -v docker >/dev/null || packages+=(docker.io)
 fi
 

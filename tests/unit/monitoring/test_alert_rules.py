@@ -27,6 +27,7 @@ EXPECTED_ALERTS = {
     "HighInvalidInputRatio",
     "PredictionClassDrift",
     "FeatureDrift",
+    "ApiReplicasBelowMinimum",
     "HostMetricsDown",
     "DataVolumeAlmostFull",
     "HostMemoryPressure",
