@@ -32,6 +32,11 @@ SERVICE_ACCOUNT_SCOPES = (
     "https://www.googleapis.com/auth/devstorage.read_write",
 )
 BOOT_DISK_TYPE = "pd-balanced"
+# With an API group (apiReplicas > 1), Prometheus on this VM lists the group's instances
+# (gce_sd_configs): read-only Compute access, as a role and as the matching OAuth scope. Adding
+# the scope to a running VM stops and starts it once (allow_stopping_for_update below).
+REPLICA_DISCOVERY_ROLE = "roles/compute.viewer"
+REPLICA_DISCOVERY_SCOPE = "https://www.googleapis.com/auth/compute.readonly"
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,14 @@ class ComputeArgs:
     labels: dict[str, str] = field(default_factory=dict)
     spot: bool = False
     deletion_protection: bool = False
+    # Prometheus discovers the API group's replicas from this VM (apiReplicas > 1).
+    discovers_replicas: bool = False
     # The project's APIs: every resource here waits for them.
     after: Sequence[pulumi.Resource] = ()
+
+
+def service_account_scopes(discovers_replicas: bool) -> list[str]:
+    return [*SERVICE_ACCOUNT_SCOPES, *((REPLICA_DISCOVERY_SCOPE,) if discovers_replicas else ())]
 
 
 def instance_metadata(ssh_keys: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -120,7 +131,8 @@ class Compute(pulumi.ComponentResource):
             display_name="MLOps platform VM (logs, metrics, backup uploads)",
             opts=child,
         )
-        self.role_bindings = self._role_bindings(name, args.project, child)
+        roles = (*SERVICE_ACCOUNT_ROLES, *((REPLICA_DISCOVERY_ROLE,) if args.discovers_replicas else ()))
+        self.role_bindings = self._role_bindings(name, args.project, roles, child)
         self.address = gcp.compute.Address(
             f"{name}-ip",
             project=args.project,
@@ -135,14 +147,14 @@ class Compute(pulumi.ComponentResource):
         self.register_outputs({"external_ip": self.address.address, "instance_id": self.instance.id})
 
     def _role_bindings(
-        self, name: str, project: str, child: pulumi.ResourceOptions
+        self, name: str, project: str, roles: Sequence[str], child: pulumi.ResourceOptions
     ) -> list[gcp.projects.IAMMember]:
         member = self.service_account.email.apply(lambda email: f"serviceAccount:{email}")
         return [
             gcp.projects.IAMMember(
                 f"{name}-{role.split('/')[-1].lower()}", project=project, role=role, member=member, opts=child
             )
-            for role in SERVICE_ACCOUNT_ROLES
+            for role in roles
         ]
 
     def _instance(self, name: str, args: ComputeArgs) -> gcp.compute.Instance:
@@ -171,7 +183,7 @@ class Compute(pulumi.ComponentResource):
                 )
             ],
             service_account=gcp.compute.InstanceServiceAccountArgs(
-                email=self.service_account.email, scopes=list(SERVICE_ACCOUNT_SCOPES)
+                email=self.service_account.email, scopes=service_account_scopes(args.discovers_replicas)
             ),
             shielded_instance_config=gcp.compute.InstanceShieldedInstanceConfigArgs(
                 enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True

@@ -212,6 +212,7 @@ def _compute_args(
         labels=labels,
         spot=settings.spot,
         deletion_protection=settings.deletion_protection,
+        discovers_replicas=settings.scales_out,
         after=after,
     )
 

@@ -8,7 +8,7 @@ Three identities, each bound to one kind of GitHub job by its token's exact `sub
 
 from __future__ import annotations
 
-from stacks.compute import SERVICE_ACCOUNT_ROLES
+from stacks.compute import REPLICA_DISCOVERY_ROLE, SERVICE_ACCOUNT_ROLES
 
 # Account ids (6-30 chars): the email is <id>@<project>.iam.gserviceaccount.com.
 PREVIEW_ACCOUNT_ID = "ci-preview"
@@ -42,11 +42,12 @@ DEPLOY_PROJECT_ROLES = (
     "roles/iap.tunnelResourceAccessor",
 )
 
-# The program grants the VM's service account its log and metric writer roles at project level.
+# The program grants the VM's service account its log and metric writer roles at project level
+# (and, with an API group, Compute read-only for Prometheus's discovery of the replicas).
 # Project IAM admin is needed for that, but only with a condition limiting which roles it may
 # grant or revoke, so the deploy account can never grant itself (or anyone) owner.
 PROJECT_IAM_ADMIN = "roles/resourcemanager.projectIamAdmin"
-GRANTABLE_ROLES = SERVICE_ACCOUNT_ROLES
+GRANTABLE_ROLES = (*SERVICE_ACCOUNT_ROLES, REPLICA_DISCOVERY_ROLE)
 
 
 def grantable_roles_condition() -> str:

@@ -17,7 +17,7 @@ from policy.cis_gcp import RULES
 from stacks.bootstrap import identity, program, roles, storage
 from stacks.bootstrap.program import deploy, load_settings
 from stacks.bootstrap.settings import PROJECT_NAME
-from stacks.compute import SERVICE_ACCOUNT_ROLES
+from stacks.compute import REPLICA_DISCOVERY_ROLE, SERVICE_ACCOUNT_ROLES
 from tests.support.policy_harness import violations
 from tests.support.pulumi_harness import (
     BUCKET,
@@ -195,8 +195,9 @@ def test_the_deploy_account_may_grant_only_the_vms_own_roles(bootstrap: Deployme
     assert len(iam_admin) == 1
     expression = iam_admin[0].inputs["condition"]["expression"]
     assert "modifiedGrantsByRole" in expression
-    assert all(f"'{role}'" in expression for role in SERVICE_ACCOUNT_ROLES)
-    assert expression.count("'roles/") == len(SERVICE_ACCOUNT_ROLES)
+    grantable = (*SERVICE_ACCOUNT_ROLES, REPLICA_DISCOVERY_ROLE)
+    assert all(f"'{role}'" in expression for role in grantable)
+    assert expression.count("'roles/") == len(grantable)
     unconditional = {
         r.inputs["role"]
         for r in bootstrap.of_type(IAM_MEMBER)
