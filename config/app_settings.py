@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.services import SERVICES
@@ -18,7 +18,12 @@ from config.services import SERVICES
 DEFAULT_TRACKING_URI = "sqlite:///var/mlflow/mlflow.db"
 DEFAULT_ARTIFACT_ROOT = "var/mlflow/artifacts"
 DEFAULT_MODEL_NAME = "iris-classifier"
+# The training runs' experiment: the trainer's MLflow user may edit this one only.
+DEFAULT_EXPERIMENT_NAME = "iris"
 CHAMPION_ALIAS = "champion"
+# How often the API's master asks MLflow which version the alias names (a promotion reaches the
+# running API within this, plus its verification); the deployed API sets it explicitly.
+MODEL_WATCH_SECONDS = 30.0
 ENV_PREFIX = "MLOPS_"
 
 
@@ -53,7 +58,9 @@ class TrackingSettings(_Settings):
 
 
 class TrainSettings(TrackingSettings):
-    experiment_name: str = Field(default="iris", min_length=1, description="MLflow experiment.")
+    experiment_name: str = Field(
+        default=DEFAULT_EXPERIMENT_NAME, min_length=1, description="MLflow experiment."
+    )
     n_estimators: int = Field(default=100, ge=1, le=5000, description="Trees in the forest.")
     max_depth: int | None = Field(default=None, ge=1, description="Tree depth limit; unset = no limit.")
     min_samples_leaf: int = Field(default=1, ge=1, description="Minimum samples per leaf.")
@@ -85,6 +92,12 @@ class ApiSettings(TrackingSettings):
     model_poll_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="How often a worker without a model looks for one."
     )
+    model_watch_seconds: float = Field(
+        default=MODEL_WATCH_SECONDS,
+        ge=0,
+        le=3600,
+        description="How often the master checks the alias and swaps to a new version; 0 = only on SIGHUP.",
+    )
     # Beside the default local MLflow store under ./var (gitignored, removed by `make clean`), owned
     # by the user who runs `make run`: never a shared, world-writable /tmp where another user could
     # plant or swap model files. It is created 0700 and refused if others can write to it. The
@@ -109,6 +122,14 @@ class ApiSettings(TrackingSettings):
         if self.model_source is ModelSource.PATH and self.model_path is None:
             raise ValueError(f"{ENV_PREFIX}MODEL_PATH must be set when {ENV_PREFIX}MODEL_SOURCE=path")
         return self
+
+    @field_validator("model_watch_seconds")
+    @classmethod
+    def _watch_not_too_often(cls, seconds: float) -> float:
+        # Each poll is a registry request from the master; polling faster than 1 s buys nothing.
+        if 0 < seconds < 1:
+            raise ValueError("must be 0 (off) or at least 1")
+        return seconds
 
 
 def describe_validation_error(error: ValidationError) -> str:

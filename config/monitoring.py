@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from config.services import SERVICES
-from config.stack_layout import GRAFANA_ADMIN_SECRET
+from config.stack_layout import DATA_DISK_MOUNT_POINT, GRAFANA_ADMIN_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = REPO_ROOT / "config" / "prometheus"
@@ -35,7 +35,11 @@ RUNBOOK_FILE = REPO_ROOT / "docs" / "RUNBOOK.md"
 API_JOB = SERVICES.api.name
 PROMETHEUS_JOB = SERVICES.prometheus.name
 # node-exporter's job (its service name): the host alerts in rules/host.yml select it.
-NODE_EXPORTER_JOB = "node-exporter"
+NODE_EXPORTER_JOB = SERVICES.node_exporter.name
+ALERTMANAGER_JOB = SERVICES.alertmanager.name
+# node-exporter labels the data volume's filesystem series `volume="data"` (a metric relabel rule on
+# its job), so the disk alert does not depend on where the docker role mounts the data disk.
+DATA_VOLUME_LABEL = ("volume", "data")
 # The API is scraped every 15 s; rules evaluate at the same pace.
 SCRAPE_INTERVAL = "15s"
 EVALUATION_INTERVAL = "15s"
@@ -70,8 +74,33 @@ def service_address(name: str) -> str:
 
 
 def default_scrape_targets() -> dict[str, list[str]]:
-    """Job name -> targets: the API and Prometheus itself, addressed by service name."""
-    return {API_JOB: [service_address(API_JOB)], PROMETHEUS_JOB: [service_address(PROMETHEUS_JOB)]}
+    """Job name -> targets: the API, Prometheus itself, node-exporter and Alertmanager, by service name."""
+    jobs = (API_JOB, PROMETHEUS_JOB, NODE_EXPORTER_JOB, ALERTMANAGER_JOB)
+    return {job: [service_address(job)] for job in jobs}
+
+
+def _data_volume_relabeling(mount_point: str) -> list[dict[str, Any]]:
+    """Adds `volume="data"` to node-exporter's filesystem series of the data disk's mount point."""
+    name, value = DATA_VOLUME_LABEL
+    return [
+        {
+            "source_labels": ["__name__", "mountpoint"],
+            "regex": f"node_filesystem_.+;{mount_point}",
+            "target_label": name,
+            "replacement": value,
+        }
+    ]
+
+
+def _scrape_config(job: str, targets: Sequence[str], data_mount_point: str) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "job_name": job,
+        "metrics_path": "/metrics",
+        "static_configs": [{"targets": list(targets)}],
+    }
+    if job == NODE_EXPORTER_JOB:
+        config["metric_relabel_configs"] = _data_volume_relabeling(data_mount_point)
+    return config
 
 
 def prometheus_config(
@@ -81,9 +110,12 @@ def prometheus_config(
     evaluation_interval: str = EVALUATION_INTERVAL,
     rule_files: Sequence[str] = (RULE_FILES_GLOB,),
     discovered: Sequence[Mapping[str, Any]] = (),
+    alertmanagers: Sequence[str] = (service_address(ALERTMANAGER_JOB),),
+    data_mount_point: str = DATA_DISK_MOUNT_POINT,
 ) -> dict[str, Any]:
     """The Prometheus configuration as a dict. Tests override targets and intervals; `discovered`
-    adds scrape jobs whose targets are found at run time (the API group's replicas)."""
+    adds scrape jobs whose targets are found at run time (the API group's replicas); alerts go to
+    `alertmanagers` (none: alerts are only evaluated)."""
     jobs = default_scrape_targets() if targets is None else targets
     missing = {API_JOB, PROMETHEUS_JOB} - set(jobs)
     if missing:
@@ -95,13 +127,9 @@ def prometheus_config(
             "external_labels": {"monitor": "mlops-platform"},
         },
         "rule_files": list(rule_files),
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]},
         "scrape_configs": [
-            {
-                "job_name": job,
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": list(job_targets)}],
-            }
-            for job, job_targets in jobs.items()
+            _scrape_config(job, job_targets, data_mount_point) for job, job_targets in jobs.items()
         ]
         + [dict(job) for job in discovered],
     }

@@ -41,7 +41,7 @@ class Service(BaseModel):
 
 
 class ServiceCatalog(BaseModel):
-    """The four services of the stack, addressable by attribute."""
+    """The six services of the stack, addressable by attribute."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -49,9 +49,11 @@ class ServiceCatalog(BaseModel):
     mlflow: Service
     prometheus: Service
     grafana: Service
+    alertmanager: Service
+    node_exporter: Service
 
     def all(self) -> tuple[Service, ...]:
-        return (self.api, self.mlflow, self.prometheus, self.grafana)
+        return (self.api, self.mlflow, self.prometheus, self.grafana, self.alertmanager, self.node_exporter)
 
     def by_name(self, name: str) -> Service:
         for service in self.all():
@@ -132,6 +134,26 @@ SERVICES = ServiceCatalog(
         # The official image's `grafana` user.
         uid=472,
         description="Grafana with provisioned datasource and dashboards",
+    ),
+    alertmanager=Service(
+        name="alertmanager",
+        port=9093,
+        exposure=Exposure.INTERNAL,
+        image="prom/alertmanager:v0.27.0",
+        health_path="/-/ready",
+        # The official image's `nobody`.
+        uid=65534,
+        description="Alertmanager: routes Prometheus' alerts to the stack's receivers",
+    ),
+    node_exporter=Service(
+        name="node-exporter",
+        port=9100,
+        exposure=Exposure.INTERNAL,
+        image="prom/node-exporter:v1.8.2",
+        health_path="/metrics",
+        # The official image's `nobody`.
+        uid=65534,
+        description="node-exporter: the host's disk, memory and textfile metrics",
     ),
 )
 

@@ -21,11 +21,24 @@ GRAFANA_ADMIN_SECRET = "grafana_admin_password"  # noqa: S105 - a file name
 MLFLOW_CLIENT_ENV_FILE = "mlflow-client.env"
 # MLflow's basic-auth administrator, whose password is the MLflow admin secret.
 MLFLOW_ADMIN_USER = "admin"
-# The API's own MLflow user: not an admin, so it only reads (MLflow's default permission is READ).
-# MLflow's entrypoint keeps it in line with its secret; the API reads its client env file.
+# The API's own MLflow user: not an admin and granted nothing, so it only reads (MLflow's default
+# permission is READ). MLflow's entrypoint keeps it in line with its secret; the API reads its
+# client env file.
 MLFLOW_API_USER = "api"
 MLFLOW_API_SECRET = "mlflow_api_password"  # noqa: S105 - a file name
 MLFLOW_API_CLIENT_ENV_FILE = "mlflow-api-client.env"
+# The trainer's MLflow user: EDIT on its experiment and registered model only (the MLflow image's
+# entrypoint creates both as the admin, then the user through MLflow's auth API). Its client env
+# file is MLFLOW_CLIENT_ENV_FILE above.
+MLFLOW_TRAINER_USER = "trainer"
+MLFLOW_TRAINER_SECRET = "mlflow_trainer_password"  # noqa: S105 - a file name
+# The user `mlops-promote` logs in as: EDIT on the registered model only (set the serving alias and
+# version tags; no runs). Its password is a secret Pulumi stack output for whoever promotes.
+MLFLOW_PROMOTER_USER = "promoter"
+MLFLOW_PROMOTER_SECRET = "mlflow_promoter_password"  # noqa: S105 - a file name
+# Inside the MLflow container: the entrypoint creates this file once every identity is in place,
+# and the healthcheck requires it, so the API and the trainer never start before their users.
+MLFLOW_IDENTITIES_READY_FILE = "/tmp/mlflow-identities.ready"  # noqa: S108 - the container's tmpfs
 
 # Optional services are compose profiles; the stack role lists the enabled ones in `.env`.
 GRAFANA_PROFILE = "grafana"
@@ -73,3 +86,23 @@ ARTIFACT_REGISTRY_TOKEN_USER = "oauth2accesstoken"  # noqa: S105 - a user name
 # Where a GCE VM gets its service account's short-lived access token (header Metadata-Flavor: Google).
 _METADATA_SERVICE_ACCOUNTS = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts"
 METADATA_TOKEN_URL = f"{_METADATA_SERVICE_ACCOUNTS}/default/token"
+
+# MLflow's published address on the host besides loopback (a `.env` variable the stack role sets):
+# unset, MLflow is on 127.0.0.1 only; when the API scales out, the management VM's internal address,
+# where the API replicas reach it (the firewall admits only them to its port).
+MLFLOW_BIND_VARIABLE = "MLFLOW_BIND_ADDRESS"
+# Secret Manager's REST API: an API replica reads its MLflow password from it at boot
+# (GET {SECRET_MANAGER_URL}/{version name}:access with its service account's token).
+SECRET_MANAGER_URL = "https://secretmanager.googleapis.com/v1"  # noqa: S105 - a URL
+# The variables a replica's startup script reads in place of the two GCP endpoints above, when set
+# (the end-to-end test's stand-ins; unset on GCP, where the defaults are the real endpoints).
+METADATA_TOKEN_URL_VARIABLE = "MLOPS_METADATA_TOKEN_URL"  # noqa: S105 - a name
+SECRET_MANAGER_URL_VARIABLE = "MLOPS_SECRET_MANAGER_URL"  # noqa: S105 - a name
+
+# node-exporter's textfile collector reads `*.prom` files from this host folder (through its
+# read-only view of the host's root at NODE_EXPORTER_HOST_ROOT): the backup job writes its last
+# success time there, and the stack role's restart-count timer each container's restart count.
+NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/mlops/textfile"
+NODE_EXPORTER_HOST_ROOT = "/host"
+BACKUP_METRIC_FILE = "mlops_backup.prom"
+CONTAINER_RESTARTS_METRIC_FILE = "mlops_container_restarts.prom"

@@ -15,10 +15,15 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from config.monitoring import DASHBOARDS_JSON_DIR
+from dashboards.host import host_dashboard
 from dashboards.platform import platform_dashboard
 from dashboards.prediction_service import prediction_service_dashboard
 
-DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (prediction_service_dashboard, platform_dashboard)
+DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (
+    prediction_service_dashboard,
+    platform_dashboard,
+    host_dashboard,
+)
 
 
 def dashboard_json(builder: Dashboard) -> dict[str, Any]:

@@ -252,6 +252,14 @@ def model_change_annotation() -> PrometheusAnnotation:
     )
 
 
+def model_refusal_annotation() -> PrometheusAnnotation:
+    """A marker when the API refused a new champion (it failed verification: the old one serves on)."""
+    refused = f'increase(mlserve_model_swaps_total{{{API},outcome="refused"}}[1m]) > 0'
+    return PrometheusAnnotation(
+        "Model refused", refused, "New model version refused; the old one serves on", "red"
+    )
+
+
 def prediction_service_dashboard() -> dashboard.Dashboard:
     return (
         dashboard.Dashboard(TITLE)
@@ -266,6 +274,7 @@ def prediction_service_dashboard() -> dashboard.Dashboard:
         .with_variable(job_variable())
         .with_variable(feature_variable())
         .annotation(model_change_annotation())
+        .annotation(model_refusal_annotation())
         .with_row(dashboard.Row("Requests"))
         .with_panel(request_rate_by_status())
         .with_panel(error_ratio())

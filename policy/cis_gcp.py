@@ -21,15 +21,18 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
+from config.api_group import GOOGLE_FRONT_END_RANGES, VM_TAG
+from config.replica_discovery import REPLICA_TAG
 from config.services import SERVICES, Exposure
 from config.stack_settings import SNAPSHOT_RETENTION_LABEL
 
 NETWORK = "gcp:compute/network:Network"
 FIREWALL = "gcp:compute/firewall:Firewall"
+INSTANCE = "gcp:compute/instance:Instance"
 # Every resource type that describes a VM's interfaces, account, metadata and shielding.
 INSTANCE_TYPES = frozenset(
     {
-        "gcp:compute/instance:Instance",
+        INSTANCE,
         "gcp:compute/instanceTemplate:InstanceTemplate",
         "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate",
     }
@@ -139,13 +142,46 @@ def no_rdp(args: ResourceValidationArgs, report_violation: ReportViolation) -> N
         report_violation("RDP (3389) is opened; these Linux VMs never need it (CIS GCP 3.7).", None)
 
 
+def _source_ranges(props: Mapping[str, Any]) -> list[str]:
+    return [str(source) for source in props.get("sourceRanges") or []]
+
+
+def _from_stack_vms_only(props: Mapping[str, Any]) -> bool:
+    """Sources named by network tag or service account, no address range: the stack's own VMs."""
+    return not _source_ranges(props) and bool(props.get("sourceTags") or props.get("sourceServiceAccounts"))
+
+
+def _within_google_front_ends(source: str) -> bool:
+    try:
+        network = ipaddress.ip_network(source, strict=False)
+    except ValueError:
+        return False
+    return any(
+        network.version == google.version and network.subnet_of(google)  # type: ignore[arg-type]
+        for google in map(ipaddress.ip_network, GOOGLE_FRONT_END_RANGES)
+    )
+
+
+def _from_google_front_ends_only(props: Mapping[str, Any]) -> bool:
+    sources = _source_ranges(props)
+    return bool(sources) and all(_within_google_front_ends(source) for source in sources)
+
+
+def _service_port_allowed(service_port: int, props: Mapping[str, Any]) -> bool:
+    """The API group's exceptions (apiReplicas > 1): the API's port from Google's health checkers
+    and load balancer proxies, and any service's port from the stack's own VMs by tag."""
+    if _from_stack_vms_only(props):
+        return True
+    return service_port == SERVICES.api.port and _from_google_front_ends_only(props)
+
+
 def no_service_port(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != FIREWALL:
         return
     services = SERVICES.all()
     opened = set(firewall_opened_ports(args.props, tuple(service.port for service in services)))
     for service in services:
-        if service.port in opened:
+        if service.port in opened and not _service_port_allowed(service.port, args.props):
             reach = (
                 "through the edge proxy (443)"
                 if service.exposure is not Exposure.INTERNAL
@@ -173,9 +209,16 @@ def no_default_service_account(args: ResourceValidationArgs, report_violation: R
         report_violation("VM runs as the Compute Engine default service account (CIS GCP 4.1).", None)
 
 
+def _tags(props: Mapping[str, Any]) -> set[str]:
+    return {str(tag) for tag in props.get("tags") or []}
+
+
 def no_full_api_scope(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = _instance_props(args)
-    if props is None:
+    # The one exception: the API replicas read their MLflow password from Secret Manager, which
+    # accepts no narrower scope; their own account's IAM grants are their limit
+    # (stacks/replica_identity.py). 4.1 still forbids the default account with it.
+    if props is None or REPLICA_TAG in _tags(props):
         return
     scopes = (props.get("serviceAccount") or {}).get("scopes") or []
     if FULL_API_SCOPES.intersection(str(scope) for scope in scopes):
@@ -204,6 +247,24 @@ def no_ip_forwarding(args: ResourceValidationArgs, report_violation: ReportViola
         report_violation("canIpForward must be false (CIS GCP 4.6).", None)
 
 
+def no_public_ip(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    props = _instance_props(args)
+    if props is None:
+        return
+    # The stack's own VM is the exception: it serves the edge (80/443) and SSH on its address. An
+    # instance template never is: its instances (the API replicas) are reached through the load
+    # balancer, and leave through Cloud NAT.
+    if args.resource_type == INSTANCE and VM_TAG in _tags(props):
+        return
+    for interface in props.get("networkInterfaces") or []:
+        if interface.get("accessConfigs") or interface.get("ipv6AccessConfigs"):
+            report_violation(
+                "VM or instance template with an external IP (access config); only the stack's "
+                f"edge VM (tag {VM_TAG}) has one (CIS GCP 4.9).",
+                None,
+            )
+
+
 def shielded_vm(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = _instance_props(args)
     if props is None:
@@ -215,6 +276,28 @@ def shielded_vm(args: ResourceValidationArgs, report_violation: ReportViolation)
     for flag in ("enableVtpm", "enableIntegrityMonitoring"):
         if shielded.get(flag) is False:
             report_violation(f"Shielded VM: {flag} must not be false (CIS GCP 4.8).", None)
+
+
+# --- Project rule: only Google's health checkers and proxies reach the API replicas from outside --
+
+
+def health_checks_from_google_only(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Rules that admit address ranges to the replicas (health checks, the load balancer) list
+    Google's front-end ranges only; the stack's own VMs reach them by tag."""
+    props = args.props
+    if args.resource_type != FIREWALL or REPLICA_TAG not in {
+        str(tag) for tag in props.get("targetTags") or []
+    }:
+        return
+    if not list(_ingress_allows(props)):
+        return
+    strangers = [source for source in _source_ranges(props) if not _within_google_front_ends(source)]
+    if strangers:
+        report_violation(
+            f"Firewall rule to the API replicas admits {', '.join(strangers)}: only Google's health "
+            f"check and proxy ranges ({', '.join(GOOGLE_FRONT_END_RANGES)}) may reach them.",
+            None,
+        )
 
 
 # --- CIS GCP 5.x: Cloud Storage buckets ----------------------------------------------------------
@@ -308,6 +391,11 @@ RULES: dict[str, Rule] = {
         "4.5", "VMs explicitly disable the interactive serial port.", serial_port_disabled
     ),
     "cis-4.6-no-ip-forwarding": Rule("4.6", "VMs do not forward IP packets.", no_ip_forwarding),
+    "cis-4.9-no-public-ip": Rule(
+        "4.9",
+        f"VMs and instance templates have no external IP, except the stack's edge VM (tag {VM_TAG}).",
+        no_public_ip,
+    ),
     "cis-4.8-shielded-vm": Rule(
         "4.8", "VMs are Shielded VMs (secure boot, vTPM, integrity monitoring).", shielded_vm
     ),
@@ -328,8 +416,16 @@ RULES: dict[str, Rule] = {
     "no-service-port": Rule(
         "-",
         "No firewall rule opens a service's own port (config/services.py) to anyone: the public "
-        "reach services through the edge proxy, admins over SSH tunnels.",
+        "reach services through the edge proxy, admins over SSH tunnels. With an API group, the "
+        "API's port from Google's health check and proxy ranges, and ports opened between the "
+        "stack's VMs by network tag, are the exceptions.",
         no_service_port,
+    ),
+    "health-checks-from-google-only": Rule(
+        "-",
+        "Firewall rules to the API replicas admit address ranges only from Google's health check and "
+        "load balancer proxy ranges (config/api_group.py).",
+        health_checks_from_google_only,
     ),
 }
 

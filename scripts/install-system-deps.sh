@@ -7,7 +7,8 @@ set -euo pipefail
 # docker-registry: a local registry (Distribution 2.8) for the integration test of registry delivery.
 # prometheus-node-exporter / prometheus-alertmanager: host metrics and alert delivery in the
 # monitoring tests (amtool checks the generated Alertmanager config).
-packages=(prometheus prometheus-node-exporter prometheus-alertmanager nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client openssh-server curl openssl rclone docker-registry)
+# shellcheck: lints the API replicas' rendered startup script (tests/unit/stacks/test_replica_startup.py).
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client openssh-server curl openssl rclone docker-registry shellcheck)
 
 # OS_RELEASE_FILE: only for tests of this script.
 distro="$(. "${OS_RELEASE_FILE:-/etc/os-release}" && echo "${ID:-debian}")"
@@ -17,7 +18,7 @@ if [[ $distro == ubuntu ]]; then
     # below. Docker comes from Docker's own packages there (docker.io would conflict with them).
     # nginx is nginx-light's superset, and debootstrap needs Debian's keyring to check a Debian
     # suite's signature on Ubuntu.
-    packages=(prometheus prometheus-node-exporter prometheus-alertmanager nginx pebble certbot wrk debootstrap debian-archive-keyring openssh-client openssh-server curl openssl rclone docker-registry)
+    packages=(prometheus prometheus-node-exporter prometheus-alertmanager nginx pebble certbot wrk debootstrap debian-archive-keyring openssh-client openssh-server curl openssl rclone docker-registry shellcheck)
     command -v docker >/dev/null || packages+=(docker.io)
 fi
 

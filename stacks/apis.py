@@ -29,6 +29,9 @@ REQUIRED_APIS = (
 # setup guide for TCP forwarding enables it, and a `direct` stack's plan then gains no resource.
 # Enabling it costs nothing, and destroying the stack leaves it on (as every API here).
 IAP_API = "iap.googleapis.com"
+# Secret Manager, only for stacks whose API scales out (apiReplicas > 1): the replicas read the
+# MLflow password of the API's user from it (stacks/replica_identity.py).
+SECRET_MANAGER_API = "secretmanager.googleapis.com"  # noqa: S105 - an API name, not a secret
 
 
 class ProjectApis(pulumi.ComponentResource):

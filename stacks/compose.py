@@ -13,13 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from config import edge, monitoring
+from config import alertmanager, edge, monitoring
 from config import stack_layout as layout
-from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
+from config.app_settings import (
+    CHAMPION_ALIAS,
+    DEFAULT_EXPERIMENT_NAME,
+    DEFAULT_MODEL_NAME,
+    MODEL_WATCH_SECONDS,
+)
 from config.services import EDGE_IMAGE, EDGE_UID, SERVICES, TRAINER_IMAGE, Exposure, Service
+from stacks.host_storage import DOCKER_DATA_ROOT
 from stacks.image_digests import IMAGE_VARIABLES
 
-# The trainer logs in as MLflow's admin; the public API only as its own read-only user.
+# The trainer logs in as its own user (EDIT on its experiment and model); the public API as its
+# own read-only user. Neither is MLflow's admin.
 MLFLOW_CLIENT_ENV_FILE = f"{layout.SECRETS_DIR}/{layout.MLFLOW_CLIENT_ENV_FILE}"
 MLFLOW_API_CLIENT_ENV_FILE = f"{layout.SECRETS_DIR}/{layout.MLFLOW_API_CLIENT_ENV_FILE}"
 # Writable scratch space on top of read-only root filesystems.
@@ -32,6 +39,14 @@ def _publish(service: Service) -> list[str]:
     if service.exposure is Exposure.PUBLIC:
         return []
     return [f"127.0.0.1:{service.port}:{service.port}"]
+
+
+def _mlflow_ports(mlflow: Service) -> list[str]:
+    """MLflow on the host's loopback (the role's checks, SSH tunnels) and, when the stack role sets
+    the variable (the API scales out), also on the management VM's internal address for the API
+    replicas. Unset, both entries are the same and compose publishes one."""
+    bind = _variable(layout.MLFLOW_BIND_VARIABLE, "127.0.0.1")
+    return [*_publish(mlflow), f"{bind}:{mlflow.port}:{mlflow.port}"]
 
 
 def _variable(name: str, default: str = "") -> str:
@@ -82,12 +97,34 @@ def _depends_on_mlflow() -> dict[str, Any]:
     return {SERVICES.mlflow.name: {"condition": "service_healthy"}}
 
 
+# The MLflow container reads every MLflow password: the admin's, and each user's it keeps in line.
+_MLFLOW_SECRETS = (
+    layout.MLFLOW_ADMIN_SECRET,
+    layout.MLFLOW_API_SECRET,
+    layout.MLFLOW_TRAINER_SECRET,
+    layout.MLFLOW_PROMOTER_SECRET,
+)
+
+
+def _mlflow_check(url: str) -> list[str]:
+    ready = layout.MLFLOW_IDENTITIES_READY_FILE
+    code = (
+        f"import os, urllib.request; assert os.path.exists('{ready}'); "
+        f"urllib.request.urlopen('{url}', timeout=4)"
+    )
+    return ["CMD", "python3", "-c", code]
+
+
 def _mlflow() -> dict[str, Any]:
     mlflow = SERVICES.mlflow
     port = str(mlflow.port)
     # Host headers MLflow accepts (DNS-rebinding guard): the service name inside the stack, and
     # loopback on any port for SSH tunnels (`ssh -L 15000:127.0.0.1:5000` sends localhost:15000).
-    allowed_hosts = f"{mlflow.name},{mlflow.name}:{port},localhost,localhost:*,127.0.0.1,127.0.0.1:*"
+    # The replicas send the management VM's internal address (MLflow's bind variable, below).
+    bind = _variable(layout.MLFLOW_BIND_VARIABLE, "127.0.0.1")
+    allowed_hosts = (
+        f"{mlflow.name},{mlflow.name}:{port},localhost,localhost:*,127.0.0.1,127.0.0.1:*,{bind}:{port}"
+    )
     return {
         "image": _own_image(mlflow.image),
         # The image's entrypoint adds `--app-name basic-auth` and reads the admin password secret.
@@ -114,16 +151,24 @@ def _mlflow() -> dict[str, Any]:
             "MLFLOW_ADMIN_PASSWORD_FILE": f"/run/secrets/{layout.MLFLOW_ADMIN_SECRET}",
             "MLFLOW_API_USER": layout.MLFLOW_API_USER,
             "MLFLOW_API_PASSWORD_FILE": f"/run/secrets/{layout.MLFLOW_API_SECRET}",
+            # The users the entrypoint creates through MLflow's auth API once the server is up,
+            # and what the trainer's and the promoter's may edit.
+            "MLFLOW_TRAINER_USER": layout.MLFLOW_TRAINER_USER,
+            "MLFLOW_TRAINER_PASSWORD_FILE": f"/run/secrets/{layout.MLFLOW_TRAINER_SECRET}",
+            "MLFLOW_PROMOTER_USER": layout.MLFLOW_PROMOTER_USER,
+            "MLFLOW_PROMOTER_PASSWORD_FILE": f"/run/secrets/{layout.MLFLOW_PROMOTER_SECRET}",
+            "MLFLOW_TRAINING_EXPERIMENT": DEFAULT_EXPERIMENT_NAME,
+            "MLFLOW_MODEL_NAME": DEFAULT_MODEL_NAME,
+            "MLFLOW_IDENTITIES_READY_FILE": layout.MLFLOW_IDENTITIES_READY_FILE,
         },
         "user": _user(mlflow),
         "read_only": True,
         "tmpfs": TMPFS,
         "volumes": [f"mlflow-db:{layout.MLFLOW_DB_DIR}", f"mlflow-artifacts:{layout.MLFLOW_ARTIFACTS_DIR}"],
-        "secrets": [layout.MLFLOW_ADMIN_SECRET, layout.MLFLOW_API_SECRET],
-        "ports": _publish(mlflow),
-        "healthcheck": _healthcheck(
-            _http_check(f"http://127.0.0.1:{port}{mlflow.health_path}", python=True), "60s"
-        ),
+        "secrets": list(_MLFLOW_SECRETS),
+        "ports": _mlflow_ports(mlflow),
+        # Healthy once the server answers AND every identity is in place (the entrypoint's file).
+        "healthcheck": _healthcheck(_mlflow_check(f"http://127.0.0.1:{port}{mlflow.health_path}"), "60s"),
         **_hardening("1g", 1.0, 256),
     }
 
@@ -133,7 +178,8 @@ def _trainer() -> dict[str, Any]:
         "image": _own_image(TRAINER_IMAGE),
         # Run once on a fresh stack (`docker compose run --rm trainer`), never by `up`.
         "profiles": [layout.TRAINER_PROFILE],
-        "environment": _tracking_environment(),
+        # The one experiment its MLflow user may edit (MLflow's entrypoint grants it by this name).
+        "environment": {**_tracking_environment(), "MLOPS_EXPERIMENT_NAME": DEFAULT_EXPERIMENT_NAME},
         "env_file": [MLFLOW_CLIENT_ENV_FILE],
         "depends_on": _depends_on_mlflow(),
         "user": _user(SERVICES.mlflow),
@@ -155,6 +201,8 @@ def _api() -> dict[str, Any]:
             "MLOPS_HOST": "0.0.0.0",  # noqa: S104 - inside the container; the port mapping decides exposure
             "MLOPS_PORT": str(api.port),
             "MLOPS_WORKERS": "2",
+            # The master watches the alias: `mlops-promote` reaches the API without a redeploy.
+            "MLOPS_MODEL_WATCH_SECONDS": f"{MODEL_WATCH_SECONDS:g}",
             # gunicorn trusts X-Forwarded-* headers from the edge's fixed address only.
             "FORWARDED_ALLOW_IPS": edge.EDGE_ADDRESS,
         },
@@ -165,6 +213,12 @@ def _api() -> dict[str, Any]:
         # The image's HEALTHCHECK probes /ready (200 only once a model is loaded).
         **_hardening("768m", 1.0, 256),
     }
+
+
+def api_service() -> dict[str, Any]:
+    """The API's compose service. An API replica (stacks/replica_startup.py) runs the same container
+    from it: image, environment, limits and hardening have this one source."""
+    return _api()
 
 
 def _prometheus() -> dict[str, Any]:
@@ -189,6 +243,67 @@ def _prometheus() -> dict[str, Any]:
             _http_check(f"http://127.0.0.1:{prometheus.port}{prometheus.health_path}", python=False), "30s"
         ),
         **_hardening("512m", 0.5, 256),
+    }
+
+
+def _alertmanager() -> dict[str, Any]:
+    service = SERVICES.alertmanager
+    return {
+        "image": service.image,
+        # Flags only: the official image's entrypoint is the binary, as is the test image's.
+        "command": [
+            f"--config.file={alertmanager.ALERTMANAGER_CONTAINER_CONFIG_FILE}",
+            f"--storage.path={alertmanager.ALERTMANAGER_CONTAINER_DATA_DIR}",
+            f"--web.listen-address=0.0.0.0:{service.port}",
+            # One instance: no cluster gossip port.
+            "--cluster.listen-address=",
+        ],
+        "user": _user(service),
+        "read_only": True,
+        "tmpfs": TMPFS,
+        # The config holds the receivers' secrets: a 0600 file the stack role writes (config/alertmanager.py).
+        "secrets": [alertmanager.ALERTMANAGER_CONFIG_SECRET],
+        "volumes": [f"alertmanager-data:{alertmanager.ALERTMANAGER_CONTAINER_DATA_DIR}"],
+        "ports": _publish(service),
+        "healthcheck": _healthcheck(
+            _http_check(f"http://127.0.0.1:{service.port}{service.health_path}", python=False), "30s"
+        ),
+        **_hardening("128m", 0.25, 128),
+    }
+
+
+_NODE_EXPORTER_MOUNT_EXCLUDE = (
+    f"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+"
+    f"|{DOCKER_DATA_ROOT.lstrip('/')}/.+)($|/)"
+)
+
+
+def _node_exporter() -> dict[str, Any]:
+    service = SERVICES.node_exporter
+    root = layout.NODE_EXPORTER_HOST_ROOT
+    return {
+        "image": service.image,
+        "command": [
+            # Reads the host's filesystems, and reports their mount points as the host names them.
+            f"--path.rootfs={root}",
+            f"--collector.textfile.directory={root}{layout.NODE_EXPORTER_TEXTFILE_DIR}",
+            # Upstream's default plus Docker's data root, stated: Debian's build also leaves out
+            # /mnt, where the data disk is mounted.
+            f"--collector.filesystem.mount-points-exclude={_NODE_EXPORTER_MOUNT_EXCLUDE}",
+            f"--web.listen-address=0.0.0.0:{service.port}",
+        ],
+        "user": _user(service),
+        "read_only": True,
+        # The host's process table: /proc/1/mounts is then the host's mount table.
+        "pid": "host",
+        # The host's filesystems as mounted when the container starts (the data disk is mounted
+        # before Docker starts). No `rslave`: Docker refuses it where / is a private mount.
+        "volumes": [f"/:{root}:ro"],
+        "ports": _publish(service),
+        "healthcheck": _healthcheck(
+            _http_check(f"http://127.0.0.1:{service.port}{service.health_path}", python=False), "30s"
+        ),
+        **_hardening("128m", 0.25, 64),
     }
 
 
@@ -278,6 +393,8 @@ def compose_document() -> dict[str, Any]:
         SERVICES.api.name: _api(),
         SERVICES.prometheus.name: _prometheus(),
         SERVICES.grafana.name: _grafana(),
+        SERVICES.alertmanager.name: _alertmanager(),
+        SERVICES.node_exporter.name: _node_exporter(),
         edge.SERVICE_NAME: _edge(),
     }
     return {
@@ -290,6 +407,7 @@ def compose_document() -> dict[str, Any]:
                 "mlflow-artifacts",
                 "prometheus-data",
                 "grafana-data",
+                "alertmanager-data",
                 "edge-certs",
                 "edge-state",
             )
@@ -298,6 +416,10 @@ def compose_document() -> dict[str, Any]:
         "networks": {"default": {"ipam": {"config": [{"subnet": edge.STACK_SUBNET}]}}},
         "secrets": {
             name: {"file": f"./{layout.SECRETS_DIR}/{name}"}
-            for name in (layout.MLFLOW_ADMIN_SECRET, layout.MLFLOW_API_SECRET, layout.GRAFANA_ADMIN_SECRET)
+            for name in (
+                *_MLFLOW_SECRETS,
+                layout.GRAFANA_ADMIN_SECRET,
+                alertmanager.ALERTMANAGER_CONFIG_SECRET,
+            )
         },
     }

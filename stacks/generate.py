@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from config import monitoring
+from config import alertmanager, monitoring
 from dashboards.build import rendered_dashboards
 from stacks.compose import compose_document
 from stacks.edge_config import EdgeLayout, grafana_location, render
@@ -77,6 +77,8 @@ def generated_files() -> list[GeneratedFile]:
             REPO_ROOT / "deploy" / "edge" / "grafana.location", lambda: grafana_location(EdgeLayout.stack())
         ),
         GeneratedFile(monitoring.PROMETHEUS_CONFIG_FILE, yaml_file(monitoring.prometheus_config)),
+        # Receiver-less: a stack's own config (with its receivers' secrets) is rendered at deploy time.
+        GeneratedFile(alertmanager.ALERTMANAGER_EXAMPLE_FILE, yaml_file(alertmanager.example_config)),
         GeneratedFile(monitoring.GRAFANA_DATASOURCE_FILE, yaml_file(monitoring.grafana_datasources)),
         GeneratedFile(
             monitoring.GRAFANA_DASHBOARD_PROVIDER_FILE, yaml_file(monitoring.grafana_dashboard_provider)

@@ -125,6 +125,9 @@ def backup_role_vars(target: BackupTarget | None) -> dict[str, Any]:
         "backup_staging_dir": STAGING_DIR,
         "backup_archive_prefix": ARCHIVE_PREFIX,
         "backup_archive_suffix": ARCHIVE_SUFFIX,
+        # Each success's time, for node-exporter's textfile collector (the backup alerts).
+        "backup_textfile_dir": layout.NODE_EXPORTER_TEXTFILE_DIR,
+        "backup_metric_file": layout.BACKUP_METRIC_FILE,
         # The API serves this alias of this model: after a restore it must serve the backup's.
         "backup_model_name": DEFAULT_MODEL_NAME,
         "backup_model_alias": CHAMPION_ALIAS,

@@ -87,7 +87,12 @@ OWN_IMAGES = (
     ),
 )
 # Pulled by the host unless this machine has them, in which case they travel in the archive too.
-THIRD_PARTY_IMAGES = (SERVICES.prometheus.image, SERVICES.grafana.image)
+THIRD_PARTY_IMAGES = (
+    SERVICES.prometheus.image,
+    SERVICES.grafana.image,
+    SERVICES.alertmanager.image,
+    SERVICES.node_exporter.image,
+)
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,10 @@ def where_to_find_it(args: argparse.Namespace) -> str:
             else f"http://127.0.0.1:{service.port}"
         )
         lines.append(f"  {service.name:<11} {url:<24} {service.description}")
-    lines.append(f"MLflow's user is {layout.MLFLOW_ADMIN_USER}; passwords are in {secrets_dir}/")
+    lines.append(
+        f"MLflow's admin is {layout.MLFLOW_ADMIN_USER}, promotion logs in as {layout.MLFLOW_PROMOTER_USER}; "
+        f"passwords are in {secrets_dir}/"
+    )
     lines.append("Stop it with `make stack-down` (data volumes are kept).")
     return "\n".join(lines)
 

@@ -49,6 +49,20 @@ class GcpIds:
         return cls(service_account=f"{base}-vm", instance=f"{base}-vm", data_disk=f"{base}-data")
 
 
+@dataclass(frozen=True)
+class ReplicaIds:
+    """The ids of the API group's identity (apiReplicas > 1), unique per exact stack name."""
+
+    service_account: str
+    secret: str
+
+    @classmethod
+    def of(cls, stack: str) -> ReplicaIds:
+        # "-api" is one longer than the VM's "-vm": one readable character less keeps 30.
+        base = f"{ID_PREFIX}-{_readable(stack, MAX_READABLE_LENGTH - 1)}-{stack_hash(stack)}"
+        return cls(service_account=f"{base}-api", secret=f"{base}-mlflow-api-password")
+
+
 def resource_labels(settings: StackSettings, stack: str) -> dict[str, str]:
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", stack.lower())[:63]
     return {**settings.labels, "managed-by": "pulumi", "stack": cleaned}

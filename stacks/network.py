@@ -18,7 +18,7 @@ SUBNET_CIDR = "10.10.0.0/24"
 class NetworkArgs:
     project: str
     region: str
-    # Firewall rules apply only to instances carrying this network tag.
+    # The VM's network tag; each rule names the tags it applies to (stacks/firewall_plan.py).
     vm_tag: str
     rules: tuple[FirewallRuleSpec, ...]
     # The project's APIs: every resource here waits for them.
@@ -62,8 +62,10 @@ class Network(pulumi.ComponentResource):
                 allows=[
                     gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(port) for port in rule.ports])
                 ],
-                source_ranges=list(rule.source_ranges),
-                target_tags=[args.vm_tag],
+                # A rule from other VMs of the stack names them by tag, with no address range.
+                source_ranges=list(rule.source_ranges) or None,
+                source_tags=list(rule.source_tags) or None,
+                target_tags=list(rule.target_tags),
                 description=rule.description,
                 opts=child,
             )

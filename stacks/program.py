@@ -9,19 +9,26 @@ from pathlib import Path
 
 import pulumi
 
-from config import edge
+from config import alertmanager, edge
+from config.api_group import VM_TAG
 from config.services import SERVICES, Exposure
 from config.stack_layout import DATA_DISK_DEVICE_PATH
 from config.stack_settings import StackConfigError, StackSettings
 from stacks.access_commands import edge_url, http_url, ssh_command, tunnel_command
-from stacks.apis import IAP_API, ProjectApis
+from stacks.api_scale_out import (
+    StartupScript,
+    declare_api_scale_out,
+    replica_startup_script,
+    require_registry_delivery,
+)
+from stacks.apis import IAP_API, SECRET_MANAGER_API, ProjectApis
 from stacks.backup_bucket import BackupBucket, BackupBucketArgs
 from stacks.compute import Compute, ComputeArgs
 from stacks.content_hash import NotAGitCheckoutError, content_hash
 from stacks.data_disk import DataDisk, DataDiskArgs
 from stacks.deploy_key import DeployKey, DeployKeyArgs
 from stacks.disk_guard import ExistingDisks, refuse_shrinking
-from stacks.firewall_plan import planned_firewall_rules
+from stacks.firewall_plan import needs_uptime_checker_rule, planned_firewall_rules
 from stacks.iap_tunnel import IapTarget
 from stacks.image_digests import (
     ImageDigests,
@@ -33,12 +40,13 @@ from stacks.image_digests import (
 from stacks.naming import GcpIds, name_prefix, resource_labels
 from stacks.network import Network, NetworkArgs
 from stacks.project_file import ROOT_FROM_MAIN, VIRTUALENV_PYTHON
+from stacks.provision_env import mlflow_promoter_password
 from stacks.provisioning import Provisioning, ProvisioningArgs
 from stacks.registry_access import grant_image_reads
 from stacks.stack_config import load_stack_settings
+from stacks.uptime import Uptime, UptimeArgs, UptimeTarget, uptime_checker_ips
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-VM_TAG = "mlops-vm"
 
 
 @dataclass(frozen=True)
@@ -65,9 +73,11 @@ def deploy(
     stack: str,
     repo_root: Path = REPO_ROOT,
     environ: Mapping[str, str] = os.environ,
+    startup_script: StartupScript = replica_startup_script,
 ) -> StackOutputs:
     """Refuse what GCE cannot do (shrink a disk), then declare everything and the outputs."""
     digests = digests_from_environment(environ)
+    require_registry_delivery(settings, digests)
     ids = GcpIds.of(stack)
     existing = ExistingDisks.look_up(settings, ids)
     refuse_shrinking(settings, existing)
@@ -77,8 +87,15 @@ def deploy(
     via = iap_target(settings, ids)
     # The pull needs the grant: the options wait for it, so provisioning depends on it.
     reader_ids = image_reader_ids(name_prefix(stack), digests, infrastructure)
-    options = pulumi.Output.all(infrastructure.backup.bucket.name, *reader_ids).apply(
-        lambda values: (*provision_options(settings, digests), *iap_options(via), *host_options(values[0]))
+    options = pulumi.Output.all(
+        infrastructure.backup.bucket.name, internal_address(compute), *reader_ids
+    ).apply(
+        lambda values: (
+            *provision_options(settings, digests),
+            *iap_options(via),
+            *host_options(values[0]),
+            *mlflow_options(settings, values[1]),
+        )
     )
     provisioning = Provisioning(
         name_prefix(stack),
@@ -95,9 +112,13 @@ def deploy(
             options=options,
             wait_for_ssh=via is None,
             protect=settings.deletion_protection,
+            alertmanager_config=alertmanager.rendered_config(settings),
         ),
     )
     outputs = _outputs(settings, stack, ip, via, infrastructure, provisioning)
+    if settings.scales_out:
+        outputs.update(_scale_out(settings, stack, digests, infrastructure, provisioning, startup_script))
+    watch_uptime(settings, stack, ip, outputs.get("apiLoadBalancerIp"), infrastructure.apis)
     return StackOutputs(infrastructure=infrastructure, provisioning=provisioning, outputs=outputs)
 
 
@@ -113,7 +134,12 @@ def declare_infrastructure(
     # planning (step_generator.go: "unable to replace resource ... marked for protection").
     protect = settings.deletion_protection
     apis = ProjectApis(
-        f"{prefix}-apis", settings.project, extra_apis=(IAP_API,) if settings.ssh_through_iap else ()
+        f"{prefix}-apis",
+        settings.project,
+        extra_apis=(
+            *((IAP_API,) if settings.ssh_through_iap else ()),
+            *((SECRET_MANAGER_API,) if settings.scales_out else ()),
+        ),
     )
     after: Sequence[pulumi.Resource] = apis.services
     network = Network(
@@ -122,7 +148,9 @@ def declare_infrastructure(
             project=settings.project,
             region=settings.region,
             vm_tag=VM_TAG,
-            rules=planned_firewall_rules(settings),
+            rules=planned_firewall_rules(
+                settings, uptime_checker_ips() if needs_uptime_checker_rule(settings) else ()
+            ),
             after=after,
         ),
     )
@@ -136,6 +164,67 @@ def declare_infrastructure(
     compute = Compute(prefix, _compute_args(settings, ids, labels, network, deploy_key, data_disk, after))
     backup = _backup_bucket(settings, prefix, compute, labels, after)
     return Infrastructure(apis, network, deploy_key, data_disk, compute, backup)
+
+
+def watch_uptime(
+    settings: StackSettings,
+    stack: str,
+    vm_address: pulumi.Output[str],
+    balancer_address: pulumi.Output[str] | None,
+    apis: ProjectApis,
+) -> Uptime:
+    """Uptime checks on the public URLs, their alert policy and channels (stacks/uptime.py): the
+    VM's edge (a dead VM takes Prometheus and Alertmanager with it), and the load balancer once
+    the API scales out. The domain names whichever the users reach, and its certificate (ACME) is
+    worth validating; a bare address gets the self-signed one."""
+    domain = settings.domain
+    if balancer_address is None:
+        targets: tuple[UptimeTarget, ...] = (
+            UptimeTarget("", "public API (VM)", domain or vm_address, domain is not None),
+        )
+    else:
+        targets = (
+            UptimeTarget("", "VM edge", vm_address, False),
+            UptimeTarget("-lb", "public API (load balancer)", domain or balancer_address, domain is not None),
+        )
+    return Uptime(
+        name_prefix(stack),
+        UptimeArgs(
+            project=settings.project,
+            targets=targets,
+            email=settings.alert_email_to,
+            webhook_url=settings.alert_webhook_url,
+            labels=resource_labels(settings, stack),
+            # monitoring.googleapis.com is among the project's required APIs.
+            after=apis.services,
+        ),
+    )
+
+
+def _scale_out(
+    settings: StackSettings,
+    stack: str,
+    digests: ImageDigests | None,
+    infrastructure: Infrastructure,
+    provisioning: Provisioning,
+    startup_script: StartupScript,
+) -> dict[str, pulumi.Output[str]]:
+    """apiReplicas > 1: the API group behind its load balancer; its outputs replace `apiUrl`."""
+    scale_out = declare_api_scale_out(
+        settings,
+        stack,
+        name_prefix(stack),
+        resource_labels(settings, stack),
+        infrastructure.network,
+        # MLflow on the management VM's internal address; its firewall admits the replicas only.
+        mlflow_host=internal_address(infrastructure.compute),
+        mlflow_admin_password=provisioning.mlflow_admin_password,
+        digests=digests,
+        startup_script=startup_script,
+        # Replicas log in to MLflow as the API's user, which provisioning creates.
+        after=[*infrastructure.apis.services, provisioning],
+    )
+    return {**scale_out.outputs, "apiZones": scale_out.zones.apply(",".join)}
 
 
 def _data_disk(
@@ -248,6 +337,19 @@ def host_options(backup_bucket: str) -> tuple[str, ...]:
     return ("--data-disk-device", DATA_DISK_DEVICE_PATH, "--backup-target", f"gs://{backup_bucket}")
 
 
+def internal_address(compute: Compute) -> pulumi.Output[str]:
+    """The VM's address inside the VPC (the API replicas reach MLflow there)."""
+    return compute.instance.network_interfaces.apply(lambda nics: nics[0].network_ip or "")
+
+
+def mlflow_options(settings: StackSettings, internal_ip: str) -> tuple[str, ...]:
+    """With the API group, MLflow is published on the management VM's internal address too (the
+    firewall admits only the replicas to its port); without it, on loopback only."""
+    if not settings.scales_out:
+        return ()
+    return ("--mlflow-bind-address", internal_ip)
+
+
 def provision_options(settings: StackSettings, digests: ImageDigests | None = None) -> tuple[str, ...]:
     """What the entry point must know of the stack config: the optional services it makes public
     (the edge serves them), the domain the edge gets its certificate for, and the released images
@@ -306,14 +408,26 @@ def _outputs(
         "grafanaAdminPassword": provisioning.grafana_admin_password,
         # The MLflow tunnel ends at MLflow's login (user `admin`): its password, kept secret.
         "mlflowAdminPassword": provisioning.mlflow_admin_password,
+        # `mlops-promote`'s MLflow login (user `promoter`, EDIT on the registered model only), for
+        # whoever promotes: `pulumi stack output --show-secrets mlflowPromoterPassword`. Derived
+        # from the admin's as on the VM; secret, like the admin's.
+        "mlflowPromoterPassword": pulumi.Output.secret(
+            provisioning.mlflow_admin_password.apply(mlflow_promoter_password)
+        ),
         "backupBucket": infrastructure.backup.bucket.name,
     }
     tunneled = [*SERVICES.internal()]
     if not settings.service_is_public(grafana.name):
         tunneled.append(grafana)
     for service in tunneled:
-        outputs[f"{service.name}TunnelCommand"] = _tunnel(ip, stack, user, service.port, via)
+        outputs[f"{_camel(service.name)}TunnelCommand"] = _tunnel(ip, stack, user, service.port, via)
     return outputs
+
+
+def _camel(name: str) -> str:
+    """A service name as an output name: `node-exporter` -> `nodeExporter`."""
+    first, *rest = name.split("-")
+    return first + "".join(part.capitalize() for part in rest)
 
 
 def _tunnel(

@@ -16,6 +16,9 @@ Environment (secrets travel only here, never in argv):
                                 Either way SSH runs with StrictHostKeyChecking=yes.
   MLOPS_MLFLOW_ADMIN_PASSWORD   required: MLflow's admin password (basic auth).
   MLOPS_GRAFANA_ADMIN_PASSWORD  required unless `--without grafana`: Grafana's admin password.
+  MLOPS_ALERTMANAGER_CONFIG     Alertmanager's config with its receivers (config/alertmanager.py's
+                                `rendered_config`; it holds their secrets). Absent: no receiver,
+                                alerts reach no one.
 Both passwords reach the host only as mode-0600 files; the tasks that handle them are no_log.
 They, and the API's MLflow password derived from the admin's, are answers to the playbook's
 prompts (stacks/playbook_run.py), and no variable holding a secret is in the environment
@@ -30,6 +33,7 @@ and on failure the failed task, host and message, with exit code 1 (2 for bad ar
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shlex
 import subprocess
@@ -60,6 +64,7 @@ from stacks.playbook_run import (
     say,
 )
 from stacks.provision_env import (
+    ENV_ALERTMANAGER_CONFIG,
     ENV_GRAFANA_PASSWORD,
     ENV_HOST_KEY,
     ENV_MLFLOW_PASSWORD,
@@ -176,6 +181,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="gs://BUCKET[/PREFIX] (written with the VM's service account) or an absolute host path: "
         "MLflow's store is backed up there daily. Absent: no backup timer",
     )
+    parser.add_argument(
+        "--mlflow-bind-address",
+        type=ipv4_address,
+        help="publish MLflow on this host address too, besides 127.0.0.1: the management VM's internal "
+        "address when the API scales out (the replicas reach MLflow there; the firewall admits only them)",
+    )
     args = parser.parse_args(argv)
     check_iap_arguments(parser, args)
     if args.image_digests and args.image_delivery != "registry":
@@ -222,6 +233,19 @@ def iap_target(args: argparse.Namespace) -> IapTarget | None:
     parser has no IAP options)."""
     instance = getattr(args, "via_iap", "")
     return IapTarget(instance, args.project, args.zone) if instance else None
+
+
+def ipv4_address(value: str) -> str:
+    """An IPv4 address, as compose's port syntax and MLflow's allowed hosts take it."""
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IPv4 address: {value!r}") from None
+
+
+def mlflow_vars(args: argparse.Namespace) -> dict[str, Any]:
+    """Where MLflow is published besides loopback (none: the role's default, loopback only)."""
+    return {"stack_mlflow_bind_address": args.mlflow_bind_address} if args.mlflow_bind_address else {}
 
 
 def storage_vars(args: argparse.Namespace) -> dict[str, Any]:
@@ -276,7 +300,11 @@ def stack_secrets(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[
     """The passwords the stack role writes to the host, from the environment."""
     mlflow = env_value(ENV_MLFLOW_PASSWORD, environ, required=True) or ""
     grafana = env_value(ENV_GRAFANA_PASSWORD, environ, required="grafana" not in args.without)
-    return playbook_secrets(mlflow, grafana or "")
+    alertmanager = env_value(ENV_ALERTMANAGER_CONFIG, environ, required=False)
+    if alertmanager is not None and "\n" in alertmanager:
+        # The playbook's prompt reads one line: rendered_config writes one line of JSON.
+        raise ProvisionError(f"{ENV_ALERTMANAGER_CONFIG} must be one line (JSON)", EXIT_USAGE)
+    return playbook_secrets(mlflow, grafana or "", alertmanager)
 
 
 def ssh_inventory(args: argparse.Namespace, known_hosts: Path) -> dict[str, Any]:
@@ -357,6 +385,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Progress:
                 **delivery_vars(args, archive),
                 **edge_vars(args),
                 **storage_vars(args),
+                **mlflow_vars(args),
             },
             secrets=secrets,
             timeout=args.timeout,

@@ -30,7 +30,13 @@ import pulumi
 import pulumi_random as random
 from pulumi_command import local, remote
 
-from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_HOST_KEY, ENV_MLFLOW_PASSWORD, ENV_PRIVATE_KEY
+from stacks.provision_env import (
+    ENV_ALERTMANAGER_CONFIG,
+    ENV_GRAFANA_PASSWORD,
+    ENV_HOST_KEY,
+    ENV_MLFLOW_PASSWORD,
+    ENV_PRIVATE_KEY,
+)
 
 SSH_PORT = 22
 # sshd answers within a minute or two of creation; 40 dials x 15 s allow ~10 min of booting.
@@ -73,6 +79,9 @@ class ProvisioningArgs:
     wait_for_ssh: bool = True
     # With deletion protection: a destroy would otherwise forget the passwords the stack runs with.
     protect: bool = False
+    # Alertmanager's config from the stack config (config/alertmanager.py): it holds the receivers'
+    # secrets, so it travels as a Pulumi secret in the environment only.
+    alertmanager_config: str = ""
 
 
 class Provisioning(pulumi.ComponentResource):
@@ -143,6 +152,7 @@ class Provisioning(pulumi.ComponentResource):
                 ENV_HOST_KEY: self.host_key,
                 ENV_GRAFANA_PASSWORD: self.grafana_admin_password,
                 ENV_MLFLOW_PASSWORD: self.mlflow_admin_password,
+                ENV_ALERTMANAGER_CONFIG: pulumi.Output.secret(args.alertmanager_config),
             },
             # The entry point prints short progress lines built from Ansible events (task, host,
             # status) and never a secret; stderr (tracebacks, raw Ansible warnings that could quote

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config import edge
+from config import alertmanager, edge
 from config import stack_layout as layout
 from config.app_settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from config.services import OWN_IMAGE_NAMES, SERVICES
@@ -34,6 +34,7 @@ def stack_role_facts() -> dict[str, Any]:
         "stack_edge_domain_variable": layout.EDGE_DOMAIN_VARIABLE,
         "stack_edge_acme_server_variable": layout.EDGE_ACME_SERVER_VARIABLE,
         "stack_edge_acme_email_variable": layout.EDGE_ACME_EMAIL_VARIABLE,
+        "stack_mlflow_bind_variable": layout.MLFLOW_BIND_VARIABLE,
         "stack_edge_acme_server": edge.LETS_ENCRYPT_DIRECTORY,
         "stack_edge_acme_ca_file": edge.ACME_CA_HOST_FILE,
         "stack_edge_service": edge.SERVICE_NAME,
@@ -45,9 +46,18 @@ def stack_role_facts() -> dict[str, Any]:
         "stack_mlflow_api_secret": layout.MLFLOW_API_SECRET,
         "stack_mlflow_api_client_env_file": layout.MLFLOW_API_CLIENT_ENV_FILE,
         "stack_mlflow_api_user": layout.MLFLOW_API_USER,
+        "stack_mlflow_trainer_user": layout.MLFLOW_TRAINER_USER,
+        "stack_mlflow_trainer_secret": layout.MLFLOW_TRAINER_SECRET,
+        "stack_mlflow_promoter_secret": layout.MLFLOW_PROMOTER_SECRET,
+        # Alertmanager's config holds the receivers' secrets (config/alertmanager.py).
+        "stack_alertmanager_config_secret": alertmanager.ALERTMANAGER_CONFIG_SECRET,
+        # node-exporter's textfile folder, and the restart counts a timer writes there.
+        "stack_textfile_dir": layout.NODE_EXPORTER_TEXTFILE_DIR,
+        "stack_container_restarts_file": layout.CONTAINER_RESTARTS_METRIC_FILE,
         # Container users that must read their secret file.
         "stack_mlflow_uid": mlflow.uid,
         "stack_grafana_uid": grafana.uid,
+        "stack_alertmanager_uid": SERVICES.alertmanager.uid,
         # MLflow as published on the host's loopback, where the role checks the registry.
         "stack_mlflow_url": f"http://127.0.0.1:{mlflow.port}",
         # The model a fresh stack trains and registers once (the API serves name@alias).

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.serving import graceful_drain, metric_files, model_handoff
+from app.serving import alias_watch, graceful_drain, master_metrics, metric_files, model_handoff
 from config.app_settings import ApiSettings, describe_validation_error
 
 try:
@@ -65,12 +65,28 @@ def on_starting(server: Any) -> None:
     model_handoff.verify_and_pin(server, reloading=False)
 
 
+# The alias watch (app/serving/alias_watch.py) once the master is ready; empty when it is off.
+_watches: list[alias_watch.AliasWatch] = []
+
+
 def when_ready(server: Any) -> None:
     graceful_drain.drain_on_term(server)
+    master_metrics.prepare()  # before workers fork: the swap counts start at 0
+    watch = alias_watch.watch_for(_settings, server.log)
+    if watch is not None:
+        _watches.append(watch)
 
 
 def on_reload(server: Any) -> None:
-    model_handoff.verify_and_pin(server, reloading=True)
+    """SIGHUP, from an operator or the alias watch: verify the alias's version, then gunicorn
+    replaces the workers gracefully (a refused version leaves the old pin, so they reload it)."""
+    before = model_handoff.pinned()
+    for watch in _watches:
+        watch.reload_started()
+    result = model_handoff.verify_and_pin(server, reloading=True)
+    alias_watch.count_swap(result, before.version if before else None)
+    for watch in _watches:
+        watch.note_reload(result)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -92,5 +108,7 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
+    for watch in _watches:
+        watch.stop()
     if _settings.metrics_dir is None:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -55,7 +55,7 @@ EXIT_REFUSED = 3
 
 
 # Step 1: the master's side.
-def verify_and_pin(server: Any, reloading: bool) -> None:
+def verify_and_pin(server: Any, reloading: bool) -> CheckResult:
     """Check the model in a child process; pin it if verified, else decide what the master does."""
     result = check_in_subprocess(dict(os.environ))
     for note in result.notes:
@@ -72,6 +72,7 @@ def verify_and_pin(server: Any, reloading: bool) -> None:
         server.log.warning("could not check for a new model (%s); keeping the current one", result.message)
     else:
         server.log.warning("no model yet (%s); workers start not ready and poll for one", result.message)
+    return result
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -11,6 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from app.model import bundle_digests
+from config import promotion
 
 
 def prepare_tracking(tracking_uri: str) -> None:
@@ -79,8 +83,37 @@ def quality_gate(accuracy: float, min_accuracy: float, champion: Champion | None
     return GateDecision(True, f"accuracy {accuracy:.4f} >= {min_accuracy:.4f}, not worse than {against}")
 
 
-def promote(model_name: str, alias: str, version: str) -> None:
-    MlflowClient().set_registered_model_alias(model_name, alias, version)
+def promote(model_name: str, alias: str, version: str, replaced: str | None = None, reason: str = "") -> None:
+    """Move `alias` to `version`, recording the promotion on it first (see `record_promotion`)."""
+    client = MlflowClient()
+    record_promotion(client, model_name, version, promotion_tags(promotion.PROMOTE, replaced, reason))
+    client.set_registered_model_alias(model_name, alias, version)
+
+
+def promotion_tags(action: str, replaced: str | None, reason: str) -> dict[str, str]:
+    """Who promoted (MLflow user, OS user), when (UTC), why, and the champion it replaced."""
+    return {
+        promotion.ACTION_TAG: action,
+        promotion.PROMOTED_BY_TAG: os.environ.get("MLFLOW_TRACKING_USERNAME", ""),
+        promotion.PROMOTED_BY_OS_USER_TAG: _os_user(),
+        promotion.PROMOTED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds"),
+        promotion.REASON_TAG: reason,
+        promotion.REPLACED_VERSION_TAG: replaced or "",
+    }
+
+
+def record_promotion(client: MlflowClient, model_name: str, version: str, tags: dict[str, str]) -> None:
+    """Tag before the alias moves: a failure in between leaves a non-champion with stale tags
+    (harmless: only the champion's are read), never a champion whose tags name the wrong past."""
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return f"uid {os.getuid()}"
 
 
 def record_fast_digests(model_name: str, version: str, bundle: Path) -> None:

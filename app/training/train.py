@@ -166,7 +166,8 @@ def gate(settings: TrainSettings, version: str, accuracy: float) -> registry.Gat
     client.set_model_version_tag(settings.model_name, version, "quality_gate", decision.reason)
     client.set_model_version_tag(settings.model_name, version, "fast_format", "onnx")
     if decision.passed:
-        registry.promote(settings.model_name, alias, version)
+        replaced = current.version if current else None
+        registry.promote(settings.model_name, alias, version, replaced, f"training: {decision.reason}")
         progress(f"quality gate passed ({decision.reason}): version {version} is now @{alias}")
     else:
         progress(f"quality gate not passed ({decision.reason}): @{alias} unchanged")

@@ -47,6 +47,9 @@ class BackupConfig:
     # For `python -m stacks.backup`: the target as given, and whether the host may read it.
     target_given: str = ""
     read_on_controller: bool = False
+    # node-exporter's textfile folder: each success writes its time there (empty: no metric).
+    textfile_dir: str = ""
+    metric_file: str = ""
 
     @classmethod
     def load(cls, path: Path) -> BackupConfig:
@@ -57,6 +60,26 @@ class BackupConfig:
 
 def say(message: str) -> None:
     print(f"mlops-backup: {message}", flush=True)
+
+
+# Prometheus alerts when this is older than 26 h (config/prometheus/rules/host.yml).
+SUCCESS_METRIC = "mlops_backup_last_success_timestamp_seconds"
+
+
+def write_success_metric(config: BackupConfig, now: float) -> None:
+    """The time of this success for node-exporter's textfile collector. Written to a temporary
+    file and renamed over the old one, so the collector never reads half a file."""
+    if not config.textfile_dir or not config.metric_file:
+        return
+    target = Path(config.textfile_dir) / config.metric_file
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(
+        f"# HELP {SUCCESS_METRIC} Unix time of the last successful backup of MLflow's store.\n"
+        f"# TYPE {SUCCESS_METRIC} gauge\n{SUCCESS_METRIC} {now:.0f}\n",
+        encoding="utf-8",
+    )
+    temporary.chmod(0o644)
+    temporary.replace(target)
 
 
 def new_backup_id(now: float) -> str:
@@ -105,6 +128,7 @@ def back_up(config: BackupConfig) -> str:
         run(upload_command(config, staging / archive_name), config.stack_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    write_success_metric(config, time.time())
     say(f"{backup_id}: done in {time.monotonic() - started:.1f} s")
     return backup_id
 

@@ -7,16 +7,33 @@ from collections.abc import Iterator
 
 import pytest
 
+from stacks.provision_env import ENV_ALERTMANAGER_CONFIG
 from tests.support import testhost
+from tests.support.alert_webhook import AlertWebhook
 from tests.support.provisioned import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
 from tests.support.testhost import LoopDisk, TestHost
 
 
 @pytest.fixture(scope="session")
-def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionedHost]:
+def alert_webhook() -> Iterator[AlertWebhook]:
+    """The webhook the test host's Alertmanager notifies, on this machine's address as containers
+    on Docker's default bridge (the test host, and through its NAT the inner stack) reach it."""
+    webhook = AlertWebhook(testhost.default_bridge_gateway()).start()
+    try:
+        yield webhook
+    finally:
+        webhook.stop()
+
+
+@pytest.fixture(scope="session")
+def provisioned(
+    tmp_path_factory: pytest.TempPathFactory, alert_webhook: AlertWebhook
+) -> Iterator[ProvisionedHost]:
     testhost.build_base_images()
     testhost.build_testhost_image()
     testhost.build_test_prometheus_image()
+    testhost.build_test_alertmanager_image()
+    testhost.build_test_node_exporter_image()
     keys = tmp_path_factory.mktemp("keys")
     private_key, public_key = testhost.generate_ssh_key(keys)
     # The VM's data disk: blank, so the first run formats it (tests/e2e/test_recovery.py keeps it
@@ -34,6 +51,8 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisione
             "MLOPS_SSH_HOST_KEY": host.host_key(),
             "MLOPS_MLFLOW_ADMIN_PASSWORD": MLFLOW_PASSWORD,
             "MLOPS_GRAFANA_ADMIN_PASSWORD": GRAFANA_PASSWORD,
+            # Alertmanager's one receiver is the test's webhook, with short test-only durations.
+            ENV_ALERTMANAGER_CONFIG: alert_webhook.alertmanager_config(),
             # ... plus this machine's build settings: no registry, so a local Python base image,
             # Debian's BuildKit client, and the machine's CA bundle for pip (stacks/images.py).
             "MLOPS_DOCKER": testhost.DOCKER,

@@ -33,7 +33,7 @@ from config import edge
 from config import stack_layout as layout
 from config.services import SERVICES
 from stacks.provision import known_hosts_lines, scan_host_keys
-from stacks.provision_env import mlflow_api_password
+from stacks.provision_env import mlflow_api_password, mlflow_promoter_password, mlflow_trainer_password
 from tests.support.acme import running_acme
 from tests.support.provisioned import GRAFANA_PASSWORD, MLFLOW_PASSWORD, ProvisionedHost, run_entry_point
 from tests.support.secret_scan import SecretScan
@@ -253,6 +253,28 @@ def test_the_api_reads_mlflow_as_its_own_read_only_user(provisioned: Provisioned
         assert deleted.status_code == 403, deleted.text
 
 
+def test_the_trainer_and_the_promoter_are_mlflow_users_that_are_no_admins(
+    provisioned: ProvisionedHost,
+) -> None:
+    # The trainer that registered the first model logged in with this file: its own user.
+    client_env = provisioned.host.exec(
+        "cat", f"{STACK_DIR}/{layout.SECRETS_DIR}/{layout.MLFLOW_CLIENT_ENV_FILE}"
+    )
+    assert f"MLFLOW_TRACKING_USERNAME={layout.MLFLOW_TRAINER_USER}" in client_env.splitlines()
+    assert MLFLOW_PASSWORD not in client_env
+    logins = {
+        layout.MLFLOW_TRAINER_USER: mlflow_trainer_password(MLFLOW_PASSWORD),
+        layout.MLFLOW_PROMOTER_USER: mlflow_promoter_password(MLFLOW_PASSWORD),
+    }
+    with provisioned.tunnel(SERVICES.mlflow.port) as port:
+        for user, password in logins.items():
+            assert mlflow_get(port, "/api/2.0/mlflow/users/current", (user, password)).status_code == 200, (
+                user
+            )
+            found = mlflow_get(port, f"/api/2.0/mlflow/users/get?username={user}").json()
+            assert found["user"]["is_admin"] is False, user
+
+
 def test_grafana_is_provisioned_from_files(
     provisioned: ProvisionedHost, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -302,7 +324,11 @@ def test_second_run_changes_nothing_while_the_api_keeps_answering(
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    secrets = [MLFLOW_PASSWORD, GRAFANA_PASSWORD, mlflow_api_password(MLFLOW_PASSWORD)]
+    secrets = [MLFLOW_PASSWORD, GRAFANA_PASSWORD]
+    secrets += [
+        derive(MLFLOW_PASSWORD)
+        for derive in (mlflow_api_password, mlflow_trainer_password, mlflow_promoter_password)
+    ]
     # The private key's base64 body, line by line (any line of it would be a leak).
     secrets += [line for line in provisioned.env["MLOPS_SSH_PRIVATE_KEY"].splitlines() if "---" not in line]
     try:

@@ -27,6 +27,7 @@ from stacks.host_storage import DOCKER_DATA_ROOT
 from stacks.image_digests import compose_variables, to_json
 from stacks.images import OWN_IMAGES, released_repository
 from tests.support import testhost
+from tests.support.prometheus_query import wait_for_series
 from tests.support.provisioned import (
     BACKUP_DIR,
     MLFLOW_PASSWORD,
@@ -174,6 +175,10 @@ def test_a_backup_restores_runs_versions_and_the_champion_the_api_serves(
     assert len(ids) == 1, listed.output
     archive = host.exec("ls", BACKUP_DIR)
     assert archive == f"mlops-backup-{ids[0]}.tar.gz"
+    # The backup job's last success reaches Prometheus (node-exporter's textfile collector).
+    with provisioned.tunnel(SERVICES.prometheus.port) as port:
+        (success,) = wait_for_series(port, 'mlops_backup_last_success_timestamp_seconds{job="node-exporter"}')
+    assert abs(float(success["value"][1]) - time.time()) < 600
 
     # Wipe MLflow's data (database and artifacts), then restore the newest backup.
     compose(provisioned, "stop mlflow")

@@ -23,6 +23,7 @@ from tests.support.processes import (
     clean_env,
     free_port,
     start_api,
+    start_mlflow_server,
     start_process,
     train,
     wait_for_http,
@@ -35,35 +36,7 @@ SETOSA = [5.1, 3.5, 1.4, 0.2]
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    server = start_process(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root}/mlflow.db",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        clean_env({}),
-        root / "mlflow.log",
-        f"http://127.0.0.1:{port}",
-    )
-    try:
-        wait_for_http(f"{server.base_url}/health", timeout=120, process=server.process)
-    except Exception:
-        server.stop()
-        raise RuntimeError(f"mlflow server did not start:\n{server.log()[-3000:]}") from None
+    server = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"))
     yield server
     server.stop()
 

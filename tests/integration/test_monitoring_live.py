@@ -30,9 +30,16 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.serving.metrics import LATENCY_BUCKETS
-from config.monitoring import API_JOB, PROMETHEUS_JOB, PROMETHEUS_RULES_DIR, prometheus_config
+from config import stack_layout as layout
+from config.monitoring import (
+    API_JOB,
+    NODE_EXPORTER_JOB,
+    PROMETHEUS_JOB,
+    PROMETHEUS_RULES_DIR,
+    prometheus_config,
+)
 from dashboards.queries import PanelQuery, load_dashboards, panel_queries, substitute
-from tests.support.processes import Server, free_port, start_api
+from tests.support.processes import Server, clean_env, free_port, start_api, start_process, wait_for_http
 
 pytestmark = pytest.mark.integration
 
@@ -115,19 +122,71 @@ def monitored_api(trained_store: Any, tmp_path_factory: pytest.TempPathFactory) 
     server.stop()
 
 
+# The host's textfile metrics as the backup job and the restart-count timer write them: the last
+# backup an hour ago; the API container restarted twice after the first scrape.
+BACKUP_AGE_SECONDS = 3600
+API_RESTARTS = 2
+
+
+def _write_textfile(folder: Path, name: str, text: str) -> None:
+    (folder / f"{name}.tmp").write_text(text, encoding="utf-8")
+    (folder / f"{name}.tmp").rename(folder / name)  # node-exporter never reads a half-written file
+
+
+def _restarts(count: int) -> str:
+    return f'mlops_container_restarts_total{{container="api"}} {count}\n'
+
+
+@dataclass
+class NodeExporter:
+    server: Server
+    textfile_dir: Path
+
+
 @pytest.fixture(scope="module")
-def prometheus(monitored_api: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+def node_exporter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeExporter]:
+    """Debian's node-exporter on loopback, reading a textfile folder like the VM's."""
+    folder = tmp_path_factory.mktemp("textfile")
+    backup_time = time.time() - BACKUP_AGE_SECONDS
+    _write_textfile(
+        folder, layout.BACKUP_METRIC_FILE, f"mlops_backup_last_success_timestamp_seconds {backup_time}\n"
+    )
+    _write_textfile(folder, layout.CONTAINER_RESTARTS_METRIC_FILE, _restarts(0))
+    port = free_port()
+    args = [
+        "/usr/bin/prometheus-node-exporter",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--collector.textfile.directory={folder}",
+    ]
+    server = start_process(
+        args, clean_env({}), folder.parent / "node-exporter.log", f"http://127.0.0.1:{port}"
+    )
+    try:
+        wait_for_http(f"{server.base_url}/metrics", timeout=30, process=server.process)
+        yield NodeExporter(server, folder)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    monitored_api: Server, node_exporter: NodeExporter, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
     binary = shutil.which("prometheus")
     assert binary, "prometheus is missing: run `make system-deps` (Debian package prometheus)"
     workdir = tmp_path_factory.mktemp("prometheus")
     port = free_port()
     api_address = monitored_api.base_url.removeprefix("http://").rstrip("/")
     # The same renderer as config/prometheus/prometheus.yml; only targets, pace and rule paths differ.
+    node_address = node_exporter.server.base_url.removeprefix("http://")
     config = prometheus_config(
-        {API_JOB: [api_address], PROMETHEUS_JOB: [f"127.0.0.1:{port}"]},
+        {API_JOB: [api_address], PROMETHEUS_JOB: [f"127.0.0.1:{port}"], NODE_EXPORTER_JOB: [node_address]},
         scrape_interval=f"{SCRAPE_SECONDS}s",
         evaluation_interval=f"{SCRAPE_SECONDS}s",
         rule_files=[str(PROMETHEUS_RULES_DIR / "*.yml")],
+        alertmanagers=(),
+        # This machine's root filesystem stands in for the VM's data disk.
+        data_mount_point="/",
     )
     config_path = workdir / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -155,6 +214,12 @@ def prometheus(monitored_api: Server, tmp_path_factory: pytest.TempPathFactory) 
     try:
         wait_for("Prometheus to be ready", ready, server)
         wait_for("a first scrape of the API", lambda: server.scalar(f'up{{job="{API_JOB}"}}') == 1.0, server)
+        restarts = f'mlops_container_restarts_total{{job="{NODE_EXPORTER_JOB}"}}'
+        wait_for("a first scrape of the host", lambda: server.scalar(restarts) == 0.0, server)
+        _write_textfile(
+            node_exporter.textfile_dir, layout.CONTAINER_RESTARTS_METRIC_FILE, _restarts(API_RESTARTS)
+        )
+        wait_for("the restarts to be scraped", lambda: server.scalar(restarts) == float(API_RESTARTS), server)
         yield server
     finally:
         process.terminate()
@@ -474,7 +539,44 @@ def check_decile_table(result: list[dict[str, Any]], exp: Expected, _: Prometheu
 
 
 def check_targets_up(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
-    assert by_label(result, "job") == {API_JOB: 1.0, PROMETHEUS_JOB: 1.0}
+    assert by_label(result, "job") == {API_JOB: 1.0, PROMETHEUS_JOB: 1.0, NODE_EXPORTER_JOB: 1.0}
+
+
+def check_share(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
+    """One host-wide share (disk used, memory available), strictly between empty and full."""
+    assert 0.0 < single(result) < 1.0
+
+
+def check_root_filesystem_share(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
+    shares = by_label(result, "mountpoint")
+    assert 0.0 < shares["/"] < 1.0, shares
+    assert all(0.0 <= share <= 1.0 for share in shares.values()), shares
+
+
+def check_backup_age(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
+    # Written an hour before the test started; the module runs for minutes, not an hour.
+    assert BACKUP_AGE_SECONDS <= single(result) < 2 * BACKUP_AGE_SECONDS
+
+
+def check_api_restarts(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
+    # increase() extrapolates within the window: at least the restarts written, never another container.
+    restarts = by_label(result, "container")
+    assert set(restarts) == {"api"}, restarts
+    assert restarts["api"] >= API_RESTARTS
+
+
+def check_restart_total(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
+    assert single(result) >= API_RESTARTS
+
+
+def check_non_negative(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
+    values = [float(series["value"][1]) for series in result]
+    assert values, result
+    assert all(value >= 0.0 for value in values), values
+
+
+def check_cpu_share(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
+    assert 0.0 <= single(result) <= 1.0
 
 
 def check_zero(result: list[dict[str, Any]], _: Expected, __: Prometheus) -> None:
@@ -501,6 +603,7 @@ def check_positive(result: list[dict[str, Any]], _: Expected, __: Prometheus) ->
 
 PS = "mlserve-prediction-service"
 PLATFORM = "mlops-platform"
+HOST = "mlops-host"
 # (dashboard uid, panel title, target refId) -> what its result must show.
 CHECKS: dict[tuple[str, str, str], Check] = {
     (PS, "Request rate by status", "A"): check_statuses,
@@ -532,6 +635,17 @@ CHECKS: dict[tuple[str, str, str], Check] = {
     (PLATFORM, "Open file descriptors", "A"): check_fd_share,
     (PLATFORM, "Prometheus series in memory", "A"): check_positive,
     (PLATFORM, "Prometheus samples ingested", "A"): check_positive,
+    (HOST, "Data volume used", "A"): check_share,
+    (HOST, "Time since the last successful backup", "A"): check_backup_age,
+    (HOST, "Container restarts (1 h)", "A"): check_restart_total,
+    (HOST, "Filesystem used", "A"): check_root_filesystem_share,
+    (HOST, "Disk busy", "A"): check_non_negative,
+    (HOST, "CPU busy", "A"): check_cpu_share,
+    (HOST, "Memory available", "A"): check_share,
+    (HOST, "Major page faults", "A"): check_non_negative,
+    (HOST, "Container restarts (15 min)", "A"): check_api_restarts,
+    (HOST, "Network traffic", "A"): check_non_negative,
+    (HOST, "Network traffic", "B"): check_non_negative,
 }
 
 
@@ -594,7 +708,7 @@ def test_alert_rules_are_loaded_and_evaluate_cleanly(expected: Expected, prometh
 
 def test_model_change_annotation_marks_the_minute_a_version_appears(prometheus: Prometheus) -> None:
     (dashboard,) = (d for d in load_dashboards() if d["uid"] == PS)
-    (annotation,) = dashboard["annotations"]["list"]
+    (annotation,) = (a for a in dashboard["annotations"]["list"] if a["name"] == "Model changes")
     expr = substitute(annotation["expr"], {"job": API_JOB})
     (served,) = prometheus.query(f'mlserve_model_info{{job="{API_JOB}"}}[1h]')
     first_seen = min(float(timestamp) for timestamp, _ in served["values"])

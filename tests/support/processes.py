@@ -118,6 +118,39 @@ def start_api(
     return server
 
 
+def start_mlflow_server(root: Path) -> Server:
+    """A real MLflow tracking server over HTTP on loopback (SQLite backend, proxied artifacts)."""
+    port = free_port()
+    server = start_process(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        clean_env({}),
+        root / "mlflow.log",
+        f"http://127.0.0.1:{port}",
+    )
+    try:
+        wait_for_http(f"{server.base_url}/health", timeout=120, process=server.process)
+    except Exception:
+        server.stop()
+        raise RuntimeError(f"mlflow server did not start:\n{server.log()[-3000:]}") from None
+    return server
+
+
 def train(
     tracking_uri: str, artifact_root: Path, log_path: Path, *args: str, **env_extra: str
 ) -> subprocess.CompletedProcess[str]:

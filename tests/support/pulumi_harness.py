@@ -27,6 +27,7 @@ from stacks.stack_config import load_stack_settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_GCP_PROJECT = "test-project-123"
 FAKE_IP = "198.51.100.7"
+FAKE_INTERNAL_IP = "10.10.0.2"
 FAKE_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nFAKEPRIVATEKEYMATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
 )
@@ -52,7 +53,20 @@ POLICY_ATTACHMENT = "gcp:compute/diskResourcePolicyAttachment:DiskResourcePolicy
 BUCKET = "gcp:storage/bucket:Bucket"
 BUCKET_IAM_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 GET_DISK = "gcp:compute/getDisk:getDisk"
+# The API group (apiReplicas > 1) and its load balancer.
+INSTANCE_TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
+REGION_MIG = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
+GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+SECRET = "gcp:secretmanager/secret:Secret"
+GET_ZONES = "gcp:compute/getZones:getZones"
+FAKE_LB_IP = "203.0.113.80"
 GET_GUEST_ATTRIBUTES = "gcp:compute/getInstanceGuestAttributes:getInstanceGuestAttributes"
+# The outside watch (stacks/uptime.py).
+UPTIME_CHECK = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
+ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+NOTIFICATION_CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+GET_UPTIME_CHECK_IPS = "gcp:monitoring/getUptimeCheckIPs:getUptimeCheckIPs"
 
 
 def guest_attributes(host_key_base64: str | None = FAKE_HOST_KEY_BASE64) -> dict[str, Any]:
@@ -119,7 +133,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if not self.computed:
             # A resource still to be created: no id, nothing computed.
             return None, dict(args.inputs)
-        return f"{args.name}-id", {**args.inputs, **self._computed(args)}
+        return _mock_id(args), {**args.inputs, **self._computed(args)}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.calls.append((args.token, dict(args.args)))
@@ -141,7 +155,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             DISK: {"selfLink": link, "name": args.inputs.get("name")},
             RESOURCE_POLICY: {"name": args.name, "selfLink": link},
             BUCKET: {"name": f"{args.name}-a1b2c3d"},
-            INSTANCE: {"name": args.inputs.get("name")},
+            INSTANCE: {"name": args.inputs.get("name"), "networkInterfaces": _with_internal_ip(args.inputs)},
             SUBNETWORK: {"selfLink": link},
             ADDRESS: {"address": FAKE_IP},
             SERVICE_ACCOUNT: {
@@ -151,8 +165,31 @@ class RecordingMocks(pulumi.runtime.Mocks):
             RANDOM_PASSWORD: {"result": f"generated-password-of-{args.name}"},
             REMOTE_COMMAND: {"stdout": FAKE_HOST_KEY + "\n", "stderr": ""},
             LOCAL_COMMAND: {"stdout": "provision: ok=1 changed=0 failed=0", "stderr": ""},
+            INSTANCE_TEMPLATE: {"selfLinkUnique": f"{link}?uniqueId=4711"},
+            REGION_MIG: {"instanceGroup": f"{link}-ig"},
+            GLOBAL_ADDRESS: {"address": FAKE_LB_IP},
+            # Cloud Monitoring names both after an id it assigns.
+            UPTIME_CHECK: {"uptimeCheckId": f"{args.name}-check-id"},
+            NOTIFICATION_CHANNEL: {"name": f"projects/{TEST_GCP_PROJECT}/notificationChannels/{args.name}"},
+            # GCP's version name (projects/P/secrets/S/versions/N), from the secret's mocked id.
+            SECRET_VERSION: {
+                "name": f"projects/{TEST_GCP_PROJECT}/secrets/{args.inputs.get('secret')}/versions/1"
+            },
         }
         return computed.get(args.typ, {})
+
+
+def _mock_id(args: pulumi.runtime.MockResourceArgs) -> str:
+    """A resource's id; a Secret Manager secret's is its resource name, as GCP's (its versions'
+    names extend it: projects/P/secrets/S/versions/N)."""
+    if args.typ == SECRET:
+        return f"projects/{TEST_GCP_PROJECT}/secrets/{args.inputs.get('secretId')}"
+    return f"{args.name}-id"
+
+
+def _with_internal_ip(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A VM's interfaces as GCE fills them in: each gets its internal address in the subnet."""
+    return [{**nic, "networkIp": FAKE_INTERNAL_IP} for nic in inputs.get("networkInterfaces") or []]
 
 
 @dataclass
@@ -245,14 +282,17 @@ def run_program(
     repo_root: Path = REPO_ROOT,
     mocks: RecordingMocks | None = None,
     preview: bool = False,
+    deploy_options: Mapping[str, Any] | None = None,
 ) -> Deployment:
-    """Validate settings and declare every resource, as `pulumi up` would, then resolve the outputs."""
+    """Validate settings and declare every resource, as `pulumi up` would, then resolve the outputs.
+
+    `deploy_options`: further keyword arguments of `deploy` (the environment, the startup script)."""
     monitor = configure_engine(config, stack, mocks, preview)
     collected: dict[str, Any] = {}
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[None]:
-        outputs = deploy(load_stack_settings(), stack, repo_root).outputs
+        outputs = deploy(load_stack_settings(), stack, repo_root, **(deploy_options or {})).outputs
 
         async def resolve() -> None:
             collected["values"] = {name: await output.future() for name, output in outputs.items()}

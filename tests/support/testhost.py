@@ -1,8 +1,9 @@
 """The local test host that plays the GCP VM: a Debian 13 container booting systemd with sshd.
 
 Everything is built here from local material (no registry pulls): a debootstrap base image, the
-test host image on top of it, and - for the test only - a Prometheus image from Debian's package
-standing in for the catalog's `prom/prometheus`. Images are cached by tag between runs; the host
+test host image on top of it, and - for the test only - Prometheus, Alertmanager and node-exporter
+images from Debian's packages standing in for the catalog's `prom/...` ones. Images are cached by
+tag between runs; the host
 container is fresh for every run and removed afterwards.
 
 The VM's persistent data disk is played by a loop device over a sparse file on this machine
@@ -24,7 +25,8 @@ from pathlib import Path
 
 from config import edge
 from config import stack_layout as layout
-from config.services import SERVICES
+from config.alertmanager import ALERTMANAGER_CONTAINER_DATA_DIR
+from config.services import SERVICES, Service
 from tests.support.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -82,15 +84,50 @@ def build_testhost_image() -> None:
                str(HERE / "testhost_image"))  # fmt: skip
 
 
+def _build_stand_in(service: Service, context: str, build_args: dict[str, str]) -> str:
+    """TEST ONLY: an image from Debian's package tagged with the catalog's pinned name (no pulls
+    here), built once and cached by that tag."""
+    if not image_exists(service.image):
+        args = [
+            f"--build-arg={name}={value}" for name, value in {"BASE_IMAGE": TRIXIE_BASE, **build_args}.items()
+        ]
+        docker("build", "-q", *args, "-t", service.image, str(HERE / context))
+    return service.image
+
+
 def build_test_prometheus_image() -> str:
-    """TEST ONLY: Debian's Prometheus tagged with the catalog's pinned name (no pulls here)."""
+    """TEST ONLY: Debian's Prometheus standing in for the catalog's `prom/prometheus`."""
     prometheus = SERVICES.prometheus
-    if not image_exists(prometheus.image):
-        docker("build", "-q", "--build-arg", f"BASE_IMAGE={TRIXIE_BASE}",
-               "--build-arg", f"PROMETHEUS_UID={prometheus.uid}",
-               "--build-arg", f"PROMETHEUS_PORT={prometheus.port}",
-               "-t", prometheus.image, str(HERE / "prometheus_image"))  # fmt: skip
-    return prometheus.image
+    return _build_stand_in(
+        prometheus,
+        "prometheus_image",
+        {"PROMETHEUS_UID": str(prometheus.uid), "PROMETHEUS_PORT": str(prometheus.port)},
+    )
+
+
+def _debian_service_args(service: Service, package: str, data_dir: str = "-") -> dict[str, str]:
+    return {
+        "PACKAGE": package,
+        "BINARY": f"/usr/bin/{package}",
+        "SERVICE_UID": str(service.uid),
+        "SERVICE_PORT": str(service.port),
+        "DATA_DIR": data_dir,
+    }
+
+
+def build_test_alertmanager_image() -> str:
+    """TEST ONLY: Debian's Alertmanager standing in for the catalog's `prom/alertmanager`."""
+    service = SERVICES.alertmanager
+    args = _debian_service_args(service, "prometheus-alertmanager", ALERTMANAGER_CONTAINER_DATA_DIR)
+    return _build_stand_in(service, "debian_service_image", args)
+
+
+def build_test_node_exporter_image() -> str:
+    """TEST ONLY: Debian's node-exporter standing in for the catalog's `prom/node-exporter`."""
+    service = SERVICES.node_exporter
+    return _build_stand_in(
+        service, "debian_service_image", _debian_service_args(service, "prometheus-node-exporter")
+    )
 
 
 @dataclass(frozen=True)
@@ -216,6 +253,12 @@ class TestHost:
         docker("rm", "-f", "-v", self.name, check=False)
         if self.volume:
             docker("volume", "rm", "-f", self.volume, check=False)
+
+
+def default_bridge_gateway() -> str:
+    """This machine's address on Docker's default bridge, where a test host (started on that
+    bridge) reaches a server of this machine; TestHost.gateway() is the same address."""
+    return docker("network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", "bridge")
 
 
 def generate_ssh_key(directory: Path) -> tuple[str, str]:

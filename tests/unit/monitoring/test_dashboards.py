@@ -11,7 +11,11 @@ from config.monitoring import DASHBOARDS_JSON_DIR, GRAFANA_DATASOURCE_UID
 from dashboards.queries import GRAFANA_BUILTINS, iter_panels, load_dashboards, panel_queries, substitute
 from tests.support.monitoring import exported_series_names, mlserve_metrics_in
 
-EXPECTED_UIDS = {"mlserve-prediction-service": "Prediction service", "mlops-platform": "Platform"}
+EXPECTED_UIDS = {
+    "mlserve-prediction-service": "Prediction service",
+    "mlops-platform": "Platform",
+    "mlops-host": "Host",
+}
 CURRENT_PANEL_TYPES = {"timeseries", "stat", "table", "row"}
 DASHBOARDS = load_dashboards()
 
@@ -105,3 +109,15 @@ def test_json_is_plain_data() -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
         assert data["schemaVersion"] >= 39
         assert data["editable"] is False
+
+
+def test_prediction_dashboard_marks_model_changes_and_refusals_from_exported_metrics() -> None:
+    dashboard = next(d for d in DASHBOARDS if d["uid"] == "mlserve-prediction-service")
+    annotations = {a["name"]: a for a in dashboard["annotations"]["list"]}
+    assert set(annotations) == {"Model changes", "Model refused"}
+    exported = exported_series_names() | {"mlserve_model_swaps_total"}
+    for annotation in annotations.values():
+        assert annotation["datasource"] == {"type": "prometheus", "uid": GRAFANA_DATASOURCE_UID}
+        assert annotation["titleFormat"]
+        assert mlserve_metrics_in(annotation["expr"]) <= exported, annotation["name"]
+    assert 'outcome="refused"' in annotations["Model refused"]["expr"]

@@ -18,7 +18,12 @@ def test_scrape_targets_come_from_the_service_catalog() -> None:
     assert targets == {
         "api": [f"api:{SERVICES.api.port}"],
         "prometheus": [f"prometheus:{SERVICES.prometheus.port}"],
+        "node-exporter": [f"node-exporter:{SERVICES.node_exporter.port}"],
+        "alertmanager": [f"alertmanager:{SERVICES.alertmanager.port}"],
     }
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        f"alertmanager:{SERVICES.alertmanager.port}"
+    ]
     assert SERVICES.api.port == 8000
     assert config["global"]["scrape_interval"] == "15s"
     assert config["rule_files"] == ["rules/*.yml"]

@@ -55,12 +55,12 @@ def test_email_needs_a_sender_and_smtp_server_and_login_pairs() -> None:
         "alertEmailTo needs alertEmailFrom and alertSmtpSmarthost too (the SMTP server to send from)"
     ]
     complete = {"alertEmailTo": "oncall@example.com", "alertEmailFrom": "alerts@example.com"}
-    assert problems_of(**complete, alertSmtpSmarthost="smtp.example.com") == [
+    assert problems_of(None, **complete, alertSmtpSmarthost="smtp.example.com") == [
         "mlops-platform:alertSmtpSmarthost: 'smtp.example.com' is not host:port, e.g. smtp.example.com:587"
     ]
-    assert problems_of(**complete, alertSmtpSmarthost="smtp.example.com:587", alertSmtpUsername="bot") == [
-        "alertSmtpUsername and alertSmtpPassword are set together or not at all"
-    ]
+    assert problems_of(
+        None, **complete, alertSmtpSmarthost="smtp.example.com:587", alertSmtpUsername="bot"
+    ) == ["alertSmtpUsername and alertSmtpPassword are set together or not at all"]
     raw = {**VALID, **{f"mlops-platform:{k}": v for k, v in complete.items()}}
     settings = parse_stack_config({**raw, "mlops-platform:alertSmtpSmarthost": "smtp.example.com:587"})
     assert settings.alert_email_to == "oncall@example.com"

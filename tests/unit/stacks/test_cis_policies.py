@@ -10,6 +10,8 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE
 
 from config import edge
+from config.api_group import GOOGLE_FRONT_END_RANGES, VM_TAG
+from config.replica_discovery import REPLICA_TAG
 from config.services import SERVICES
 from policy.cis_gcp import RULES, policies
 from tests.support.policy_harness import PolicyCannotRunError, violations
@@ -27,6 +29,8 @@ FIREWALL = "gcp:compute/firewall:Firewall"
 NETWORK = "gcp:compute/network:Network"
 
 GOOD_INSTANCE: dict[str, Any] = {
+    # The stack's edge VM: the one instance with an external address.
+    "tags": [VM_TAG],
     "networkInterfaces": [{"subnetwork": "projects/p/regions/r/subnetworks/mlops", "accessConfigs": [{}]}],
     "serviceAccount": {
         "email": "mlops-dev-vm@p.iam.gserviceaccount.com",
@@ -45,6 +49,23 @@ GOOD_SSH_RULE: dict[str, Any] = {
     "direction": "INGRESS",
     "allows": [{"protocol": "tcp", "ports": ["22"]}],
     "sourceRanges": ["203.0.113.0/24"],
+}
+# An API replica's template: no access config, its own tag, the scope Secret Manager needs.
+GOOD_TEMPLATE: dict[str, Any] = {
+    **copy.deepcopy(GOOD_INSTANCE),
+    "tags": [REPLICA_TAG],
+    "networkInterfaces": [{"subnetwork": "projects/p/regions/r/subnetworks/mlops"}],
+    "serviceAccount": {
+        "email": "mlops-dev-api@p.iam.gserviceaccount.com",
+        "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+    },
+}
+GOOD_HEALTH_CHECK_RULE: dict[str, Any] = {
+    "network": "projects/p/global/networks/mlops-vpc",
+    "direction": "INGRESS",
+    "allows": [{"protocol": "tcp", "ports": [str(SERVICES.api.port)]}],
+    "sourceRanges": list(GOOGLE_FRONT_END_RANGES),
+    "targetTags": [REPLICA_TAG],
 }
 GOOD_NETWORK: dict[str, Any] = {"name": "mlops-vpc", "autoCreateSubnetworks": False}
 GOOD_BUCKET: dict[str, Any] = {"publicAccessPrevention": "enforced", "uniformBucketLevelAccess": True}
@@ -180,6 +201,66 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         ),
     ),
     (
+        "cis-4.2-no-full-api-scope",
+        TEMPLATE,
+        GOOD_TEMPLATE,
+        # The replicas' exception goes with their tag, not with the template type.
+        changed(GOOD_TEMPLATE, tags=["web"]),
+    ),
+    (
+        "cis-4.9-no-public-ip",
+        TEMPLATE,
+        GOOD_TEMPLATE,
+        changed(GOOD_TEMPLATE, networkInterfaces=GOOD_INSTANCE["networkInterfaces"]),
+    ),
+    (
+        "cis-4.9-no-public-ip",
+        INSTANCE,
+        GOOD_INSTANCE,
+        # Only the edge VM's tag admits an address; a replica-tagged or untagged instance not.
+        changed(GOOD_INSTANCE, tags=[REPLICA_TAG]),
+    ),
+    (
+        "cis-4.9-no-public-ip",
+        TEMPLATE,
+        GOOD_TEMPLATE,
+        # A template is never the edge VM, whatever its tags.
+        changed(GOOD_TEMPLATE, tags=[VM_TAG], networkInterfaces=[{"ipv6AccessConfigs": [{}]}]),
+    ),
+    (
+        "health-checks-from-google-only",
+        FIREWALL,
+        GOOD_HEALTH_CHECK_RULE,
+        changed(GOOD_HEALTH_CHECK_RULE, sourceRanges=[*GOOGLE_FRONT_END_RANGES, "0.0.0.0/0"]),
+    ),
+    (
+        "health-checks-from-google-only",
+        FIREWALL,
+        # A subnet of Google's range is within it; tags of the stack's VMs name no range at all.
+        changed(GOOD_HEALTH_CHECK_RULE, sourceRanges=["35.191.4.0/24"]),
+        changed(GOOD_HEALTH_CHECK_RULE, sourceRanges=["130.211.0.0/16"]),
+    ),
+    (
+        "no-service-port",
+        FIREWALL,
+        GOOD_HEALTH_CHECK_RULE,
+        changed(GOOD_HEALTH_CHECK_RULE, sourceRanges=["203.0.113.0/24"]),
+    ),
+    (
+        "no-service-port",
+        FIREWALL,
+        # MLflow from the replicas by tag: no address range at all.
+        changed(
+            GOOD_HEALTH_CHECK_RULE,
+            sourceRanges=[],
+            sourceTags=[REPLICA_TAG],
+            targetTags=[VM_TAG],
+            allows=[{"protocol": "tcp", "ports": [str(SERVICES.mlflow.port)]}],
+        ),
+        # Google's ranges are for the API's port only.
+        changed(GOOD_HEALTH_CHECK_RULE, allows=[{"protocol": "tcp", "ports": [str(SERVICES.mlflow.port)]}]),
+    ),
+    (
         "cis-4.3-block-project-ssh-keys",
         INSTANCE,
         GOOD_INSTANCE,
@@ -235,7 +316,7 @@ def test_policy_passes_good_and_reports_bad_resource(
 
 
 def test_every_policy_has_a_passing_and_a_failing_case() -> None:
-    assert {case[0] for case in CASES} | {"no-service-port"} == set(RULES)
+    assert {case[0] for case in CASES} == set(RULES)
 
 
 @pytest.mark.parametrize("service", SERVICES.all(), ids=lambda service: service.name)
@@ -274,7 +355,7 @@ def test_every_policy_is_mandatory_and_named_after_its_rule() -> None:
 
 
 def test_the_pack_covers_the_cis_gcp_items_for_network_vms_and_buckets() -> None:
-    required = {"3.1", "3.6", "3.7", "4.1", "4.2", "4.3", "4.5", "4.6", "4.8", "5.1", "5.2"}
+    required = {"3.1", "3.6", "3.7", "4.1", "4.2", "4.3", "4.5", "4.6", "4.8", "4.9", "5.1", "5.2"}
     assert {rule.cis_item for rule in RULES.values()} - {"-"} == required
 
 

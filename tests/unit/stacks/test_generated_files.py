@@ -69,7 +69,11 @@ def test_compose_services_agree_with_the_catalog() -> None:
         if service.exposure is Exposure.PUBLIC:
             assert "ports" not in spec or spec["ports"] == [], "public services are served by the edge"
         else:  # reached over an SSH tunnel (or, for optional ones, through the edge as well)
-            assert spec["ports"] == [f"127.0.0.1:{service.port}:{service.port}"]
+            loopback = f"127.0.0.1:{service.port}:{service.port}"
+            # MLflow also on the management VM's internal address when the API scales out (the
+            # stack role sets the variable); unset, the same loopback entry, published once.
+            extra = [f"${{{layout.MLFLOW_BIND_VARIABLE}:-127.0.0.1}}:{service.port}:{service.port}"]
+            assert spec["ports"] == [loopback, *(extra if service is SERVICES.mlflow else [])]
         if "user" in spec:
             assert spec["user"].split(":")[0] == str(service.uid)
 
@@ -79,7 +83,11 @@ def test_only_the_edge_is_published_beyond_loopback_and_only_its_http_and_https_
     beyond_loopback = {
         name: spec["ports"]
         for name, spec in services.items()
-        if any(not port.startswith("127.0.0.1:") for port in spec.get("ports", []))
+        # MLflow's bind variable defaults to loopback (test_compose_services_agree_with_the_catalog).
+        if any(
+            not port.startswith(("127.0.0.1:", f"${{{layout.MLFLOW_BIND_VARIABLE}:-127.0.0.1}}:"))
+            for port in spec.get("ports", [])
+        )
     }
     bind = f"${{{layout.EDGE_BIND_VARIABLE}:-0.0.0.0}}"
     assert beyond_loopback == {
@@ -113,7 +121,10 @@ def test_prometheus_grafana_and_the_role_agree_with_compose() -> None:
     secrets = {
         facts["stack_mlflow_admin_secret"],
         facts["stack_mlflow_api_secret"],
+        facts["stack_mlflow_trainer_secret"],
+        facts["stack_mlflow_promoter_secret"],
         facts["stack_grafana_admin_secret"],
+        facts["stack_alertmanager_config_secret"],
     }
     assert set(compose["secrets"]) == secrets
     assert compose["services"]["mlflow"]["user"] == f"{facts['stack_mlflow_uid']}:{facts['stack_mlflow_uid']}"

@@ -14,6 +14,7 @@ from config.stack_settings import StackConfigError
 from stacks.apis import REQUIRED_APIS
 from stacks.backup_bucket import WRITER_ROLE
 from stacks.naming import GcpIds
+from stacks.provision_env import mlflow_api_password, mlflow_promoter_password
 from tests.support.pulumi_harness import (
     ADDRESS,
     BUCKET,
@@ -143,6 +144,16 @@ def test_the_vm_may_only_create_objects_in_the_backup_bucket(deployment: Deploym
 def test_the_mlflow_password_is_a_secret_output(deployment: Deployment) -> None:
     assert "mlflowAdminPassword" in deployment.secret_outputs
     assert deployment.outputs["mlflowAdminPassword"] == "generated-password-of-mlops-dev-mlflow-admin"
+
+
+def test_the_promoters_mlflow_password_is_a_secret_output_derived_from_the_admins(
+    deployment: Deployment,
+) -> None:
+    # The same derivation as the password the playbooks write for MLflow's `promoter` user.
+    assert "mlflowPromoterPassword" in deployment.secret_outputs
+    admin = "generated-password-of-mlops-dev-mlflow-admin"
+    assert deployment.outputs["mlflowPromoterPassword"] == mlflow_promoter_password(admin)
+    assert deployment.outputs["mlflowPromoterPassword"] != mlflow_api_password(admin)
 
 
 @pytest.mark.parametrize(

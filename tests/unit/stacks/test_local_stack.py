@@ -11,7 +11,14 @@ import yaml
 from config import stack_layout as layout
 from stacks import local_stack
 from stacks.playbook_run import PLAYBOOK_DIR
-from stacks.provision_env import ENV_GRAFANA_PASSWORD, ENV_MLFLOW_PASSWORD, MLFLOW_API_PASSWORD_PROMPT
+from stacks.provision_env import (
+    ENV_ALERTMANAGER_CONFIG,
+    ENV_GRAFANA_PASSWORD,
+    ENV_MLFLOW_PASSWORD,
+    MLFLOW_API_PASSWORD_PROMPT,
+    MLFLOW_PROMOTER_PASSWORD_PROMPT,
+    MLFLOW_TRAINER_PASSWORD_PROMPT,
+)
 
 
 def _roles(playbook: str) -> list[str]:
@@ -41,7 +48,17 @@ def test_the_local_run_is_a_local_connection_under_var_stack(monkeypatch: pytest
     assert run.extravars["stack_grafana_enabled"] is False
     assert run.ssh_key is None
     # Passwords are prompt answers only, never in the variables Ansible records.
-    assert set(run.secrets) == {ENV_MLFLOW_PASSWORD, MLFLOW_API_PASSWORD_PROMPT, ENV_GRAFANA_PASSWORD}
+    mlflow_users = {
+        MLFLOW_API_PASSWORD_PROMPT,
+        MLFLOW_TRAINER_PASSWORD_PROMPT,
+        MLFLOW_PROMOTER_PASSWORD_PROMPT,
+    }
+    assert set(run.secrets) == {
+        ENV_MLFLOW_PASSWORD,
+        *mlflow_users,
+        ENV_GRAFANA_PASSWORD,
+        ENV_ALERTMANAGER_CONFIG,
+    }
     assert not set(run.secrets.values()) & {str(v) for v in run.extravars.values()}
 
 

@@ -10,7 +10,15 @@ import pytest
 import yaml
 
 from stacks import playbook_run
-from stacks.provision_env import MLFLOW_API_PASSWORD_PROMPT, mlflow_api_password, playbook_secrets
+from stacks.provision_env import (
+    MLFLOW_API_PASSWORD_PROMPT,
+    MLFLOW_PROMOTER_PASSWORD_PROMPT,
+    MLFLOW_TRAINER_PASSWORD_PROMPT,
+    mlflow_api_password,
+    mlflow_promoter_password,
+    mlflow_trainer_password,
+    playbook_secrets,
+)
 
 PLAYBOOKS = Path(playbook_run.PLAYBOOK_DIR)
 
@@ -48,6 +56,19 @@ def test_the_api_password_is_derived_not_the_admins() -> None:
     assert secrets[MLFLOW_API_PASSWORD_PROMPT] == mlflow_api_password("admin-password-1234")
     assert "admin-password-1234" not in secrets[MLFLOW_API_PASSWORD_PROMPT]
     assert mlflow_api_password("other-admin-password") != secrets[MLFLOW_API_PASSWORD_PROMPT]
+
+
+def test_each_mlflow_user_has_its_own_derived_password() -> None:
+    # One rotation (the admin's) renews them all; none equals another or the admin's.
+    secrets = playbook_secrets("admin-password-1234", "")
+    assert secrets[MLFLOW_TRAINER_PASSWORD_PROMPT] == mlflow_trainer_password("admin-password-1234")
+    assert secrets[MLFLOW_PROMOTER_PASSWORD_PROMPT] == mlflow_promoter_password("admin-password-1234")
+    derived = [
+        secrets[p]
+        for p in (MLFLOW_API_PASSWORD_PROMPT, MLFLOW_TRAINER_PASSWORD_PROMPT, MLFLOW_PROMOTER_PASSWORD_PROMPT)
+    ]
+    assert len({*derived, "admin-password-1234"}) == 4
+    assert mlflow_trainer_password("other-admin-password") != secrets[MLFLOW_TRAINER_PASSWORD_PROMPT]
 
 
 def test_variables_holding_a_secret_leave_the_environment_for_the_run_only(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 import shlex
 from pathlib import Path
 
 import pytest
 
 from config import edge
+from config.alert_receivers import SECRET_RECEIVER_KEYS
 from config.stack_layout import DATA_DISK_DEVICE_PATH
 from stacks import host_key
 from stacks.content_hash import content_hash
@@ -40,6 +42,7 @@ SECRET_ENV = (
     "MLOPS_SSH_HOST_KEY",
     "MLOPS_GRAFANA_ADMIN_PASSWORD",
     "MLOPS_MLFLOW_ADMIN_PASSWORD",
+    "MLOPS_ALERTMANAGER_CONFIG",
 )
 
 
@@ -236,3 +239,41 @@ def test_without_a_domain_no_acme_option_is_passed() -> None:
     argv = shlex.split(deployment.one(LOCAL_COMMAND).inputs["create"])
     assert not {"--domain", "--acme-server", "--acme-email"} & set(argv)
     assert deployment.outputs["apiUrl"] == f"https://{FAKE_IP}/"
+
+
+def test_alertmanager_config_without_receivers_alerts_no_one(deployment: Deployment) -> None:
+    environment = unwrap_secrets(deployment.one(LOCAL_COMMAND).inputs["environment"])
+    config = json.loads(environment["MLOPS_ALERTMANAGER_CONFIG"])
+    assert [receiver["name"] for receiver in config["receivers"]] == ["null"]
+    assert config["route"]["receiver"] == "null"
+
+
+def test_alert_receivers_reach_the_entry_point_as_a_secret_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    webhook, slack, password = (
+        "https://hooks.example.com/T/very-secret-webhook",
+        "https://hooks.slack.com/services/T/B/very-secret-slack",
+        "very-secret-smtp-password",
+    )
+    receivers = {
+        "mlops-platform:alertWebhookUrl": webhook,
+        "mlops-platform:alertSlackWebhookUrl": slack,
+        "mlops-platform:alertEmailTo": "oncall@example.com",
+        "mlops-platform:alertEmailFrom": "alerts@example.com",
+        "mlops-platform:alertSmtpSmarthost": "smtp.example.com:587",
+        "mlops-platform:alertSmtpUsername": "alerts",
+        "mlops-platform:alertSmtpPassword": password,
+    }
+    secret_keys = [key for key in receivers if key.rpartition(":")[2] in SECRET_RECEIVER_KEYS]
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
+    run = run_program(engine_config(stack_files()[0], receivers)).one(LOCAL_COMMAND)
+
+    assert SECRET_SIGNATURE in run.inputs["environment"]
+    config = json.loads(unwrap_secrets(run.inputs["environment"])["MLOPS_ALERTMANAGER_CONFIG"])
+    (page,) = (
+        receiver for receiver in config["receivers"] if receiver["name"] == config["route"]["receiver"]
+    )
+    assert page["webhook_configs"][0]["url"] == webhook
+    assert page["slack_configs"][0]["api_url"] == slack
+    assert page["email_configs"][0]["auth_password"] == password
+    for secret in (webhook, slack, password):
+        assert secret not in run.inputs["create"]

@@ -177,8 +177,10 @@ def test_outputs_tell_how_to_reach_everything(deployed: tuple[Deployment, dict[s
     assert outputs["apiUrl"] == f"https://{FAKE_IP}/"
     assert "self-signed" in outputs["tlsNote"]
     assert outputs["sshCommand"].endswith(f" {user}@{FAKE_IP}")
+    assert {"alertmanagerTunnelCommand", "nodeExporterTunnelCommand"} <= set(outputs)
     for service in SERVICES.internal():
-        tunnel = outputs[f"{service.name}TunnelCommand"]
+        name = "nodeExporter" if service.name == "node-exporter" else service.name
+        tunnel = outputs[f"{name}TunnelCommand"]
         assert f"-L {service.port}:127.0.0.1:{service.port} {user}@{FAKE_IP}" in tunnel
     if "grafana" in settings.public_services:
         assert outputs["grafanaUrl"] == f"https://{FAKE_IP}{edge.GRAFANA_PATH}"
@@ -208,6 +210,7 @@ def test_every_resource_sits_under_its_component(deployed: tuple[Deployment, dic
         "mlops:gcp:Compute",
         "mlops:gcp:BackupBucket",
         "mlops:provisioning:Provisioning",
+        "mlops:gcp:Uptime",
     }
     for registration in deployment.registrations:
         if registration.type.startswith(("gcp:", "tls:", "random:", "command:")):
@@ -223,7 +226,7 @@ def test_every_declared_resource_passes_every_policy(deployed: tuple[Deployment,
 
 def test_internal_service_exposure_is_what_the_firewall_leaves_closed() -> None:
     internal = {service.name for service in SERVICES.all() if service.exposure is Exposure.INTERNAL}
-    assert internal == {"mlflow", "prometheus"}
+    assert internal == {"mlflow", "prometheus", "alertmanager", "node-exporter"}
 
 
 def test_grafana_kept_internal_gets_no_rule_but_a_tunnel() -> None:

@@ -28,6 +28,9 @@ def test_defaults_serve_the_champion_on_loopback(monkeypatch: pytest.MonkeyPatch
         ("MLOPS_N_ESTIMATORS", "-3", TrainSettings),
         ("MLOPS_TEST_SIZE", "1.5", TrainSettings),
         ("MLOPS_EXPORT_CHECK_ROWS", "100", TrainSettings),
+        ("MLOPS_MODEL_WATCH_SECONDS", "0.5", ApiSettings),
+        ("MLOPS_MODEL_WATCH_SECONDS", "-1", ApiSettings),
+        ("MLOPS_MODEL_WATCH_SECONDS", "3601", ApiSettings),
     ],
 )
 def test_invalid_value_names_the_variable(
@@ -91,3 +94,11 @@ def test_training_and_serving_read_one_alias(monkeypatch: pytest.MonkeyPatch) ->
     """MLOPS_MODEL_ALIAS: the alias training promotes to is the one the API serves."""
     monkeypatch.setenv("MLOPS_MODEL_ALIAS", "staging")
     assert TrainSettings().model_alias == ApiSettings().model_alias == "staging"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0.0), ("1", 1.0), ("30", 30.0)])
+def test_the_alias_watch_is_off_at_zero_else_at_least_a_second(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: float
+) -> None:
+    monkeypatch.setenv("MLOPS_MODEL_WATCH_SECONDS", value)
+    assert ApiSettings().model_watch_seconds == expected
