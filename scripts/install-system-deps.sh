@@ -7,7 +7,7 @@ set -euo pipefail
 # docker-registry: a local registry (Distribution 2.8) for the integration test of registry delivery.
 # prometheus-node-exporter / prometheus-alertmanager: host metrics and alert delivery in the
 # monitoring tests (amtool checks the generated Alertmanager config).
-# shellcheck: lints the API replicas' rendered startup script (tests/unit/stacks/test_replica_startup.py).
+# shellcheck: lints the API replicas' rendered startup script (tests/unit/stacks/test_replica_startup_script.py).
 packages=(prometheus prometheus-node-exporter prometheus-alertmanager nginx-light pebble certbot wrk chromium chromium-driver docker.io debootstrap openssh-client openssh-server curl openssl rclone docker-registry shellcheck)
 
 # OS_RELEASE_FILE: only for tests of this script.
