@@ -104,7 +104,47 @@ def declare_api_scale_out(
     (MLflow must hold the API's user before a replica logs in)."""
     require_registry_delivery(settings, digests)
     assert digests is not None  # refused above
-    image = digests[API_IMAGE]
+    identity, grants = _replica_identity(
+        settings, stack, prefix, labels, mlflow_admin_password, digests, after
+    )
+    nat = CloudNat(
+        f"{prefix}-egress",
+        CloudNatArgs(
+            project=settings.project,
+            region=settings.region,
+            network=network.vpc.id,
+            subnetwork=network.subnet.id,
+            after=after,
+        ),
+    )
+    zones = _group_zones(settings, after)
+    script = _startup_script(digests[API_IMAGE], mlflow_host, identity, startup_script)
+    # A replica's first boot needs its grants, and egress for apt.
+    group = _group(settings, prefix, labels, network, zones, identity, script, [*after, *grants, nat.nat])
+    load_balancer = LoadBalancer(
+        f"{prefix}-lb",
+        LoadBalancerArgs(
+            project=settings.project,
+            instance_group=group.manager.instance_group,
+            health_check=group.health_check.id,
+            domain=settings.domain,
+            labels=labels,
+            after=after,
+        ),
+    )
+    return ApiScaleOut(identity, nat, group, load_balancer, zones, scale_out_outputs(settings, load_balancer))
+
+
+def _replica_identity(
+    settings: StackSettings,
+    stack: str,
+    prefix: str,
+    labels: dict[str, str],
+    mlflow_admin_password: pulumi.Input[str],
+    digests: ImageDigests,
+    after: Sequence[pulumi.Resource],
+) -> tuple[ReplicaIdentity, list[pulumi.Resource]]:
+    """The replicas' account and secret, and every grant a replica needs before its first boot."""
     ids = ReplicaIds.of(stack)
     identity = ReplicaIdentity(
         f"{prefix}-replica",
@@ -123,21 +163,20 @@ def declare_api_scale_out(
         grants.append(
             grant_image_reads(f"{prefix}-replica", repository, identity.service_account.email, after)
         )
-    nat = CloudNat(
-        f"{prefix}-egress",
-        CloudNatArgs(
-            project=settings.project,
-            region=settings.region,
-            network=network.vpc.id,
-            subnetwork=network.subnet.id,
-            after=after,
-        ),
-    )
+    return identity, grants
+
+
+def _group_zones(settings: StackSettings, after: Sequence[pulumi.Resource]) -> pulumi.Output[list[str]]:
     # After the APIs: on a fresh project the Compute API is switched on by this same `pulumi up`.
     lookup = pulumi.InvokeOutputOptions(depends_on=list(after))
     zones = gcp.compute.get_zones_output(project=settings.project, region=settings.region, opts=lookup)
-    group_zone_names = zones.names.apply(group_zones)
-    script = pulumi.Output.all(mlflow_host, identity.secret_version.name).apply(
+    return zones.names.apply(group_zones)
+
+
+def _startup_script(
+    image: str, mlflow_host: pulumi.Input[str], identity: ReplicaIdentity, startup_script: StartupScript
+) -> pulumi.Output[str]:
+    return pulumi.Output.all(mlflow_host, identity.secret_version.name).apply(
         lambda values: startup_script(
             ReplicaStartup(
                 api_image=image,
@@ -147,12 +186,24 @@ def declare_api_scale_out(
             )
         )
     )
-    group = ApiGroup(
+
+
+def _group(
+    settings: StackSettings,
+    prefix: str,
+    labels: dict[str, str],
+    network: Network,
+    zones: pulumi.Output[list[str]],
+    identity: ReplicaIdentity,
+    script: pulumi.Output[str],
+    after: Sequence[pulumi.Resource],
+) -> ApiGroup:
+    return ApiGroup(
         f"{prefix}-api",
         ApiGroupArgs(
             project=settings.project,
             region=settings.region,
-            zones=group_zone_names,
+            zones=zones,
             machine_type=settings.api_machine_type,
             boot_image=settings.boot_image,
             boot_disk_size_gb=settings.boot_disk_size_gb,
@@ -164,23 +215,8 @@ def declare_api_scale_out(
             max_replicas=settings.max_api_replicas,
             target_cpu_percent=settings.api_target_cpu_percent,
             labels=labels,
-            # A replica's first boot needs its grants, and egress for apt.
-            after=[*after, *grants, nat.nat],
-        ),
-    )
-    load_balancer = LoadBalancer(
-        f"{prefix}-lb",
-        LoadBalancerArgs(
-            project=settings.project,
-            instance_group=group.manager.instance_group,
-            health_check=group.health_check.id,
-            domain=settings.domain,
-            labels=labels,
             after=after,
         ),
-    )
-    return ApiScaleOut(
-        identity, nat, group, load_balancer, group_zone_names, scale_out_outputs(settings, load_balancer)
     )
 
 
